@@ -229,7 +229,16 @@ def test_trains_on_real_frames_with_finite_metrics(root: Path) -> None:
     frames = SHARED / "data" / "real" / "slambook2_kinect"
     if not frames.is_dir():
         pytest.skip(f"{frames} is not here (the shared folder sits beside the checkout)")
-    cfg = compose([f"paths.root={root}", "data=h5", f"data.root={frames}", "trainer.max_epochs=1",
-                   "trainer.progress=false", "model.features=8", "model.levels=3"])
+    cfg = compose(
+        [
+            f"paths.root={root}",
+            "data=h5",
+            f"data.root={frames}",
+            "trainer.max_epochs=1",
+            "trainer.progress=false",
+            "model.features=8",
+            "model.levels=3",
+        ]
+    )
     result = train(cfg)
     assert all(math.isfinite(result.best[k]) for k in ("abs_rel", "rmse", "delta1", "edge_rmse"))

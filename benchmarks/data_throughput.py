@@ -1,0 +1,123 @@
+"""Section 5: samples/s the g2core h5 loader delivers against samples/s a training step consumes.
+
+Consumption: forward + loss + backward + Adam of the default model (g2_unet features 16, 4 levels) on one
+batch of 8 at 64x64, with the baseline loss, in samples/s. Supply: `g2core.data.build_datasets` train sets
+read through a DataLoader (batch 8, shuffled, `num_workers=0` as the default config has it), from the
+synthetic h5 cache and from the real frames in shared/data/real (480x640 and KITTI frames, scaled and
+cropped to the training size). Interleaved per round; the ratio is the loader's headroom (> 1: the
+loader is not what limits training).
+"""
+
+from __future__ import annotations
+
+import itertools
+import tempfile
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, Dataset
+
+from benchmarks._common import Row, Section, Settings, interleave
+from g2core.config import PACKAGE_ROOT
+from g2core.data import build_datasets
+from g2core.losses import build_loss
+from g2core.models import build_model
+
+REAL = PACKAGE_ROOT.parent / "shared" / "data" / "real"
+BATCH = 8
+
+
+def _synthetic(root: Path, settings: Settings) -> dict:
+    return {
+        "name": "synthetic",
+        "root": str(root / "synthetic"),
+        "n_train": settings.pick(64, 512),
+        "n_val": 8,
+        "height": 64,
+        "width": 64,
+        "batch_size": BATCH,
+        "augment": {"hflip": True, "color_jitter": 0.1},
+    }
+
+
+def _real(height: int, width: int) -> dict:
+    return {
+        "name": "h5",
+        "root": str(REAL),
+        "height": height,
+        "width": width,
+        "batch_size": BATCH,
+        "augment": {"hflip": True, "color_jitter": 0.1},
+    }
+
+
+def loader_side(dataset: Dataset, batches: int) -> Callable[[], float]:
+    def side() -> float:
+        loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=0)
+        start = time.perf_counter()
+        read = 0
+        for batch in itertools.islice(itertools.cycle(loader), batches):
+            read += batch["rgb"].shape[0]
+        return read / (time.perf_counter() - start)
+
+    return side
+
+
+def consumer_side(steps: int) -> Callable[[], float]:
+    torch.manual_seed(0)
+    model = build_model("g2_unet", features=16, levels=4, in_channels=3)
+    loss_fn = build_loss({"ssi": 0.5, "silog": 0.5})
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+    x = torch.rand(BATCH, 3, 64, 64)
+    gt = 0.5 + 9 * torch.rand(BATCH, 1, 64, 64)
+    mask = torch.rand(BATCH, 1, 64, 64) > 0.1
+
+    def side() -> float:
+        start = time.perf_counter()
+        for _ in range(steps):
+            total, _ = loss_fn(model(x), gt, mask)
+            optimizer.zero_grad(set_to_none=True)
+            total.backward()
+            optimizer.step()
+        return steps * BATCH / (time.perf_counter() - start)
+
+    return side
+
+
+def run(settings: Settings) -> Section:
+    section = Section("data", "Data: h5 loader samples/s vs samples/s the default training step consumes")
+    batches = settings.pick(4, 40)
+    with tempfile.TemporaryDirectory(prefix="g2-bench-data-") as tmp:
+        synthetic = _synthetic(Path(tmp), settings)
+        sources: dict[str, tuple[dict, bool]] = {
+            "synthetic h5 cache, 64x64": (synthetic, False),
+            "synthetic h5 cache, 64x64 + G2 sparse-input simulation": (synthetic, True),
+        }
+        if REAL.is_dir():
+            sources["real frames (NYU/Kinect/KITTI h5), scaled+cropped to 64x64"] = (_real(64, 64), False)
+            sources["real frames at paper size 448x640 + sparse simulation"] = (_real(448, 640), True)
+        else:
+            section.extra["real"] = f"skipped: {REAL} not found"
+        sides = {"consume": consumer_side(settings.pick(2, 10))}
+        for name, (cfg, sparse) in sources.items():
+            train, _ = build_datasets(cfg, seed=0, sparse_input=sparse)
+            sides[name] = loader_side(train, batches)
+            section.extra[f"frames: {name}"] = len(train)
+        for side in sides.values():
+            side()  # warm-up: cache generation is outside, file handles open, first-call dispatch
+        rates = interleave(sides, settings.pick(1, 3))
+    for name in sources:
+        section.rows.append(
+            Row(
+                f"{name}: samples/s",
+                "train step consumes (default scale)",
+                "loader supplies",
+                "samples/s",
+                rates["consume"],
+                rates[name],
+                ratio_label="supply / demand",
+            )
+        )
+    return section
