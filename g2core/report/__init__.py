@@ -253,6 +253,7 @@ def _readme(
         "## Results\n",
         to_markdown(tables[0]),
         markdown.results_note(info, summary, bool(columns.terms)),
+        markdown.reference_note(info, children),
     ]
     if len(tables) > 1:
         parts += [

@@ -80,6 +80,19 @@ def verdict(info: StudyInfo, summary: Summary, weights: dict[str, dict[str, floa
     return f"{head}: {'; '.join(parts)}. Test: {TEST_NAME}.\n"
 
 
+def reference_note(info: StudyInfo, children: list[ChildRun]) -> str:
+    """What a model that learned nothing scores (the trainer's `ref/*` metrics), to read the table against."""
+    keys = dict.fromkeys([info.metric_name, "abs_rel", "delta1"])
+    scores = {k: [c.metrics[f"ref/{k}"] for c in children if f"ref/{k}" in c.metrics] for k in keys}
+    if not all(scores.values()):
+        return ""
+    text = ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in scores.items())
+    return (
+        f"Reference: predicting the mean depth everywhere (aligned like the predictions) scores {text} "
+        "on the same validation images; a variant near these has learned nothing.\n"
+    )
+
+
 def results_note(info: StudyInfo, summary: Summary, has_terms: bool) -> str:
     lines = [
         f"Cells: mean ± sample std (ddof=1) over seeds, n = runs counted; values at each run's best checkpoint "

@@ -35,6 +35,35 @@ def align(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, mode: str) -
 
 
 @torch.no_grad()
+def mean_depth_reference(
+    loader: torch.utils.data.DataLoader, metrics: DepthMetrics, *, device: torch.device, align_mode: str
+) -> dict[str, float]:
+    """What a model that learned nothing scores, keyed `ref/<metric>`: the validation set's mean depth
+    everywhere, aligned the way `trainer.align` aligns predictions (per image, median alignment makes it
+    the image's median depth and scale-and-shift alignment the image's mean depth). Labels only, no model.
+    """
+    total = torch.zeros(2, device=device)  # sum of valid depths, their count
+    for batch in loader:
+        depth, mask = batch["depth"].to(device), batch["mask"].to(device)
+        total += torch.stack([depth[mask].sum(), mask.sum().to(depth.dtype)])
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(total)
+    mean_depth = total[0] / total[1].clamp_min(1)
+    metrics.reset()
+    for batch in loader:
+        depth, mask = batch["depth"].to(device), batch["mask"].to(device)
+        const = torch.ones_like(depth) * mean_depth
+        if align_mode != "none":  # a constant aligned per image is that image's median (mean) depth
+            per_image = [
+                d[m].median() if align_mode == "median" else d[m].mean()
+                for d, m in zip(depth, mask, strict=True)
+            ]
+            const = torch.ones_like(depth) * torch.stack(per_image).nan_to_num(0.0).view(-1, 1, 1, 1)
+        metrics.update(const, depth, mask)
+    return {f"ref/{k}": float(v) for k, v in metrics.compute().items()}
+
+
+@torch.no_grad()
 def evaluate(
     model: torch.nn.Module,
     loader: torch.utils.data.DataLoader,

@@ -30,7 +30,7 @@ from g2core.metrics import DepthMetrics
 from g2core.models import build_model
 from g2core.tracking import TrackingUnavailable, check_tracking_uri, resolve_tracking_uri
 from g2core.train import checkpoint
-from g2core.train.evaluate import draw_samples, evaluate, predict_samples
+from g2core.train.evaluate import draw_samples, evaluate, mean_depth_reference, predict_samples
 from g2core.train.run import open_run
 from g2core.train.setup import autocast_dtype, build_optimizer, build_scheduler, init_distributed
 
@@ -189,6 +189,10 @@ def _fit(cfg, hooks, ranks, device, run_dir: Path, state: dict[str, Any] | None,
     if cfg.trainer.compile:
         net = torch.compile(net)
 
+    # Logged once per run (again on resume: same values), so every report can say what learning nothing scores.
+    reference = mean_depth_reference(val_loader, metrics, device=device, align_mode=cfg.trainer.align)
+    if ranks.master:
+        run.tracker.log_metrics(reference, 0)
     sample_ids = list(range(min(cfg.trainer.num_samples, len(val_ds))))
     best_npz = run_dir / "best_predictions.npz"
     last: dict[str, float] = {}
