@@ -1,7 +1,7 @@
 """Section 5: samples/s the g2core h5 loader delivers against samples/s a training step consumes.
 
 Consumption: forward + loss + backward + Adam of the default model (g2_unet features 16, 4 levels) on one
-batch of 8 at 64x64, with the baseline loss, in samples/s. Supply: `g2core.data.build_datasets` train sets
+batch of 8 at the default 32x32, with the baseline loss, in samples/s. Supply: `g2core.data.build_datasets` train sets
 read through a DataLoader (batch 8, shuffled, `num_workers=0` as the default config has it), from the
 synthetic h5 cache and from the real frames in shared/data/real (480x640 and KITTI frames, scaled and
 cropped to the training size). Interleaved per round; the ratio is the loader's headroom (> 1: the
@@ -27,6 +27,7 @@ from g2core.models import build_model
 
 REAL = PACKAGE_ROOT.parent / "shared" / "data" / "real"
 BATCH = 8
+SIZE = 32  # conf/data/synthetic.yaml: the default training size
 
 
 def _synthetic(root: Path, settings: Settings) -> dict:
@@ -35,8 +36,8 @@ def _synthetic(root: Path, settings: Settings) -> dict:
         "root": str(root / "synthetic"),
         "n_train": settings.pick(64, 512),
         "n_val": 8,
-        "height": 64,
-        "width": 64,
+        "height": SIZE,
+        "width": SIZE,
         "batch_size": BATCH,
         "augment": {"hflip": True, "color_jitter": 0.1},
     }
@@ -70,9 +71,9 @@ def consumer_side(steps: int) -> Callable[[], float]:
     model = build_model("g2_unet", features=16, levels=4, in_channels=3)
     loss_fn = build_loss({"ssi": 0.5, "silog": 0.5})
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
-    x = torch.rand(BATCH, 3, 64, 64)
-    gt = 0.5 + 9 * torch.rand(BATCH, 1, 64, 64)
-    mask = torch.rand(BATCH, 1, 64, 64) > 0.1
+    x = torch.rand(BATCH, 3, SIZE, SIZE)
+    gt = 0.5 + 9 * torch.rand(BATCH, 1, SIZE, SIZE)
+    mask = torch.rand(BATCH, 1, SIZE, SIZE) > 0.1
 
     def side() -> float:
         start = time.perf_counter()
@@ -92,11 +93,11 @@ def run(settings: Settings) -> Section:
     with tempfile.TemporaryDirectory(prefix="g2-bench-data-") as tmp:
         synthetic = _synthetic(Path(tmp), settings)
         sources: dict[str, tuple[dict, bool]] = {
-            "synthetic h5 cache, 64x64": (synthetic, False),
-            "synthetic h5 cache, 64x64 + G2 sparse-input simulation": (synthetic, True),
+            "synthetic h5 cache, 32x32": (synthetic, False),
+            "synthetic h5 cache, 32x32 + G2 sparse-input simulation": (synthetic, True),
         }
         if REAL.is_dir():
-            sources["real frames (NYU/Kinect/KITTI h5), scaled+cropped to 64x64"] = (_real(64, 64), False)
+            sources["real frames (NYU/Kinect/KITTI h5), scaled+cropped to 32x32"] = (_real(SIZE, SIZE), False)
             sources["real frames at paper size 448x640 + sparse simulation"] = (_real(448, 640), True)
         else:
             section.extra["real"] = f"skipped: {REAL} not found"

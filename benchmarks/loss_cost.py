@@ -58,7 +58,7 @@ def scales(settings: Settings) -> list[Scale]:
     # Both sides scale with the pixel count, so the share is what carries over.
     paper = settings.pick(64, 128)
     return [
-        Scale("default", 16, 4, 3, 8, 64, 64),
+        Scale("default", 16, 4, 3, 8, 32, 32),  # conf defaults: 32x32 procedural scenes
         Scale("paper", 64, 7, 5, 8, paper, paper),
     ]
 
