@@ -136,6 +136,7 @@ class RunTracker:
         self._unsent_artifacts: list[tuple[str, str | None]] = []
         self._floor = {prefix: self._max_step(f"{prefix}/loss") for prefix in ("train", "val")}
         self._floor["best"] = self._max_step("best/epoch")  # best/* are logged once, at the end
+        self._floor["ref"] = self._max_step("ref/abs_rel")  # ref/* once, at the start (step 0)
         for key, value, timestamp, step in (unsent or {}).get("metrics", []):
             if step > self._floor.get(key.split("/", 1)[0], -1):
                 self._unsent.append(Metric(key, float(value), int(timestamp), int(step)))
