@@ -23,11 +23,10 @@ from typing import Any
 
 import torch
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.data import DataLoader
 
 from benchmarks._common import Row, Section, Settings, alternate
 from benchmarks._instrument import interval_quantile
-from benchmarks.trainer_overhead import _datasets, _model, config, trainer_run
+from benchmarks.trainer_overhead import _model, config, train_loader, trainer_run
 from g2core.data import model_input
 from g2core.losses import build_loss
 from g2core.train.setup import build_scheduler
@@ -80,15 +79,7 @@ def lightning_run(cfg: DictConfig, root: Path) -> tuple[list[float], int]:
         def on_train_batch_start(self, *args: Any) -> None:
             self.stamps.append(time.perf_counter())
 
-    torch.manual_seed(cfg.seed)
-    train_ds, _ = _datasets(cfg)
-    loader = DataLoader(
-        train_ds,
-        batch_size=cfg.data.batch_size,
-        shuffle=True,
-        drop_last=True,
-        num_workers=cfg.data.num_workers,
-    )
+    loader = train_loader(cfg)
     stamps = StepStamps()
     logger = MLFlowLogger(
         experiment_name="bench/lightning", tracking_uri=f"sqlite:///{root / 'lightning.db'}"

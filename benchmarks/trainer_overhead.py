@@ -55,17 +55,22 @@ def _model(cfg: DictConfig) -> torch.nn.Module:
     return build_model(cfg.model.name, **kwargs)
 
 
-def bare_loop(cfg: DictConfig) -> StepClock:
-    """What a researcher writes by hand: the same pieces, nothing else (no validation, logging or bar)."""
+def train_loader(cfg: DictConfig) -> DataLoader:
+    """The training loader both hand-written sides use, seeded like the trainer."""
     torch.manual_seed(cfg.seed)
     train_ds, _ = _datasets(cfg)
-    loader = DataLoader(
+    return DataLoader(
         train_ds,
         batch_size=cfg.data.batch_size,
         shuffle=True,
         drop_last=True,
         num_workers=cfg.data.num_workers,
     )
+
+
+def bare_loop(cfg: DictConfig) -> StepClock:
+    """What a researcher writes by hand: the same pieces, nothing else (no validation, logging or bar)."""
+    loader = train_loader(cfg)
     model = _model(cfg)
     loss_fn = build_loss(OmegaConf.to_container(cfg.loss.weights), cfg.loss.variant, cfg.loss.adepth_mask)
     optimizer = torch.optim.Adam(
