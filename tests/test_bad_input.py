@@ -27,6 +27,7 @@ from g2core.cli import user_errors
 from g2core.config import ConfigError, compose, validate_name
 from g2core.stack.net import free_port
 from tests.conftest import REPO, tiny
+from tests.faults._util import injected
 from tests.faults.record import record
 
 pytestmark = pytest.mark.timeout(180)  # a case not refused would train: fail it, do not wait
@@ -154,39 +155,24 @@ def case_id(overrides: str) -> str:
 
 @pytest.mark.parametrize(("overrides", "keys", "hint"), TRAIN_CASES, ids=[case_id(c[0]) for c in TRAIN_CASES])
 def test_bad_train_override(request, store: Path, overrides: str, keys: list[str], hint: str) -> None:
-    ok = False
-    try:
+    with injected(request, "command-line overrides (train)", kind="bad_input", case=case_id(overrides)):
         refuse(store, run_train(store, *overrides.split()), *keys, hint=hint)
-        ok = True
-    finally:
-        record(
-            "command-line overrides (train)",
-            test=request.node.nodeid,
-            kind="bad_input",
-            survived=ok,
-            case=case_id(overrides),
-        )
 
 
 @pytest.mark.parametrize(("overrides", "key", "hint"), HYDRA_CASES, ids=[c[0] for c in HYDRA_CASES])
 def test_override_refused_by_hydra(request, store: Path, overrides: str, key: str, hint: str) -> None:
-    ok = False
-    try:
+    with injected(
+        request,
+        "command-line overrides refused by Hydra (its own few-line message)",
+        kind="bad_input",
+        case=case_id(overrides),
+    ):
         before = snapshot(store)
         with pytest.raises(HydraException) as info:
             train_config(store, overrides)
         first = str(info.value).strip().splitlines()[0]
         assert key in first, first
         assert snapshot(store) == before
-        ok = True
-    finally:
-        record(
-            "command-line overrides refused by Hydra (its own few-line message)",
-            test=request.node.nodeid,
-            kind="bad_input",
-            survived=ok,
-            case=case_id(overrides),
-        )
 
 
 # --- studies -------------------------------------------------------------------------------------
@@ -215,36 +201,21 @@ STUDY_CASES = [
 
 @pytest.mark.parametrize(("overrides", "keys", "hint"), STUDY_CASES, ids=[case_id(c[0]) for c in STUDY_CASES])
 def test_bad_study_override(request, store: Path, overrides: str, keys: list[str], hint: str) -> None:
-    ok = False
-    try:
+    with injected(request, "command-line overrides (study)", kind="bad_input", case=case_id(overrides)):
         message = refuse(store, run_ablate(store, *overrides.split()), *keys, hint=hint)
         assert ":pw@" not in message  # a password in a storage URL is never shown
         assert not (store / "studies" / "loss_terms" / "runs").exists()
-        ok = True
-    finally:
-        record(
-            "command-line overrides (study)",
-            test=request.node.nodeid,
-            kind="bad_input",
-            survived=ok,
-            case=case_id(overrides),
-        )
 
 
 def test_unknown_study_is_refused_by_hydra(request, store: Path) -> None:
-    ok = False
-    try:
+    with injected(
+        request,
+        "command-line overrides refused by Hydra (its own few-line message)",
+        kind="bad_input",
+        case="+study=nope",
+    ):
         with pytest.raises(HydraException, match="study/nope"):
             compose(["+study=nope", *tiny(store)], config_name="ablate")
-        ok = True
-    finally:
-        record(
-            "command-line overrides refused by Hydra (its own few-line message)",
-            test=request.node.nodeid,
-            kind="bad_input",
-            survived=ok,
-            case="+study=nope",
-        )
 
 
 # --- data folders and files ----------------------------------------------------------------------
@@ -340,15 +311,11 @@ def test_bad_data(request, store: Path, tmp_path: Path, case: str) -> None:
 
     make, key, hint = DATA_CASES[case]
     overrides, reason = make(tmp_path / "frames")
-    ok = False
-    try:
+    with injected(request, "data folders and files", kind="bad_input", case=case):
         cfg = compose([f"paths.root={store}", *H5, *overrides])
         message = refuse(store, lambda: train(cfg), key, hint=hint)
         assert reason in message
         assert not (store / "runs").exists()
-        ok = True
-    finally:
-        record("data folders and files", test=request.node.nodeid, kind="bad_input", survived=ok, case=case)
 
 
 # --- the real entry points: exit status, one line, no traceback ----------------------------------
@@ -436,8 +403,7 @@ def test_secrets_are_redacted_from_params_tags_and_config(request, store: Path, 
 
     token, password = "tok-SECRET-4217", "pw-SECRET-9053"
     root = tmp_path / "root"
-    ok = False
-    try:
+    with injected(request, "secrets redacted from MLflow params, tags and config.yaml", kind="security"):
         cfg = train_config(
             root,
             f"+tracking.tags.api_token={token}",
@@ -472,14 +438,6 @@ def test_secrets_are_redacted_from_params_tags_and_config(request, store: Path, 
             assert not [v for v in logged if secret in v], f"{secret} logged to MLflow"
             assert secret not in config_yaml and secret not in artifact, f"{secret} in config.yaml"
         assert "me:***@db.example" in config_yaml  # the URL stays readable, without its password
-        ok = True
-    finally:
-        record(
-            "secrets redacted from MLflow params, tags and config.yaml",
-            test=request.node.nodeid,
-            kind="security",
-            survived=ok,
-        )
 
 
 def _torch_loads(path: Path) -> list[tuple[int, bool]]:
@@ -496,8 +454,9 @@ def _torch_loads(path: Path) -> list[tuple[int, bool]]:
 
 
 def test_every_checkpoint_load_is_weights_only(request) -> None:
-    ok = False
-    try:
+    with injected(
+        request, "torch.load(weights_only=True) for every checkpoint (source scan)", kind="security"
+    ):
         calls = {p: _torch_loads(p) for p in sorted((REPO / "g2core").rglob("*.py"))}
         unsafe = [
             f"{p.relative_to(REPO)}:{line}" for p, found in calls.items() for line, safe in found if not safe
@@ -507,14 +466,6 @@ def test_every_checkpoint_load_is_weights_only(request) -> None:
         pickles = [str(p.relative_to(REPO)) for p in calls if "pickle.load" in p.read_text()
                    or "allow_pickle=True" in p.read_text()]  # fmt: skip
         assert not pickles, pickles
-        ok = True
-    finally:
-        record(
-            "torch.load(weights_only=True) for every checkpoint (source scan)",
-            test=request.node.nodeid,
-            kind="security",
-            survived=ok,
-        )
 
 
 BAD_NAMES = ["..", "../x", "a/b", "a\\b", ".hidden", "", "x" * 101, "a b", "~root", "a/../../b"]
@@ -526,8 +477,12 @@ def test_names_that_become_paths_are_validated(request, tmp_path: Path) -> None:
     from g2core.config import validate_experiment_name
     from g2core.tracking import RunTracker, get_or_create_experiment
 
-    ok = False
-    try:
+    with injected(
+        request,
+        "names and artifact paths that become paths are validated",
+        kind="security",
+        names=len(BAD_NAMES),
+    ):
         for name in BAD_NAMES:
             with pytest.raises(ConfigError, match="no '..'"):
                 validate_name(name, "study.name")
@@ -546,15 +501,6 @@ def test_names_that_become_paths_are_validated(request, tmp_path: Path) -> None:
             with pytest.raises(Exception, match="Invalid artifact path"):
                 RunTracker(client, run_id).log_artifact(tmp_path / "f.txt", climb, deferrable=True)
         assert not list(tmp_path.rglob("escape")) and not list(tmp_path.parent.rglob("escape"))
-        ok = True
-    finally:
-        record(
-            "names and artifact paths that become paths are validated",
-            test=request.node.nodeid,
-            kind="security",
-            survived=ok,
-            names=len(BAD_NAMES),
-        )
 
 
 SECRET_ASSIGNMENT = re.compile(
@@ -565,8 +511,7 @@ URL_PASSWORD = re.compile(r"://[^/\s:@]+:(?P<value>[^@\s/]+)@")
 
 def test_config_files_hold_no_credentials(request) -> None:
     """Credentials come from the environment or .env, never from the repository's configs."""
-    ok = False
-    try:
+    with injected(request, "no credentials in the repository's configs", kind="security"):
         found = []
         for path in [
             *sorted((REPO / "conf").rglob("*.yaml")),
@@ -584,11 +529,3 @@ def test_config_files_hold_no_credentials(request) -> None:
                     ):  # .env.example's placeholder
                         found.append(f"{path.relative_to(REPO)}:{number}: {line.strip()}")
         assert not found, found
-        ok = True
-    finally:
-        record(
-            "no credentials in the repository's configs",
-            test=request.node.nodeid,
-            kind="security",
-            survived=ok,
-        )

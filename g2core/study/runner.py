@@ -104,7 +104,7 @@ def _progress(study_name: str, storage_url: str, total: int, stop: threading.Eve
                     for t in study.get_trials(deepcopy=False)
                 )
             except Exception:  # a storage outage: the workers wait it out, the bar just skips a beat
-                continue
+                done = bar.n
             bar.update(min(done, total) - bar.n)
             if stopping:
                 return

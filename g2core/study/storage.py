@@ -55,12 +55,13 @@ def _pid_alive(pid: int) -> bool:
     return True
 
 
-def _unclaimed(study: optuna.Study, older_than: float) -> list[FrozenTrial]:
+def _young_unclaimed(study: optuna.Study) -> list[FrozenTrial]:
+    """RUNNING trials taken less than CLAIM_S ago whose worker has not named itself yet."""
     now = time.time()
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not t.user_attrs.get("g2.worker") and now - t.datetime_start.timestamp() <= older_than
+        if not t.user_attrs.get("g2.worker") and now - t.datetime_start.timestamp() <= CLAIM_S
     ]
 
 
@@ -71,7 +72,7 @@ def reclaim_stale(study: optuna.Study, spec: StudySpec) -> list[FrozenTrial]:
     than study.grace_s; a trial that no worker named within CLAIM_S of being taken lost its worker.
     """
     deadline = time.time() + CLAIM_S
-    while _unclaimed(study, CLAIM_S) and time.time() < deadline:  # young: its worker may be naming it now
+    while _young_unclaimed(study) and time.time() < deadline:  # young: its worker may be naming it now
         time.sleep(0.5)
     host, now, reclaimed = socket.gethostname(), time.time(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):

@@ -23,6 +23,9 @@ from g2core.config import PACKAGE_ROOT, ConfigError, redact
 log = logging.getLogger(__name__)
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+# Per metric prefix, the key whose last step tells how far a resumed run had logged: train/* and val/*
+# every few steps, best/* once at the end, ref/* once at the start (step 0).
+FLOOR_KEYS = {"train": "train/loss", "val": "val/loss", "best": "best/epoch", "ref": "ref/abs_rel"}
 MAX_PARAM_LEN = 6000
 
 
@@ -134,11 +137,9 @@ class RunTracker:
         self._pending: list[tuple[Any, list[Metric]]] = []
         self._unsent: list[Metric] = []
         self._unsent_artifacts: list[tuple[str, str | None]] = []
-        self._floor = {prefix: self._max_step(f"{prefix}/loss") for prefix in ("train", "val")}
-        self._floor["best"] = self._max_step("best/epoch")  # best/* are logged once, at the end
-        self._floor["ref"] = self._max_step("ref/abs_rel")  # ref/* once, at the start (step 0)
+        self._floor = {prefix: self._max_step(key) for prefix, key in FLOOR_KEYS.items()}
         for key, value, timestamp, step in (unsent or {}).get("metrics", []):
-            if step > self._floor.get(key.split("/", 1)[0], -1):
+            if not self._stored(key, step):
                 self._unsent.append(Metric(key, float(value), int(timestamp), int(step)))
         self._unsent_artifacts = [
             (str(p), a) for p, a in (unsent or {}).get("artifacts", []) if Path(p).exists()
@@ -148,10 +149,14 @@ class RunTracker:
         history = self.client.get_metric_history(self.run_id, key)
         return max((m.step for m in history), default=-1)
 
+    def _stored(self, key: str, step: int) -> bool:
+        """Whether the store already held this step of this key when the run was resumed."""
+        return step <= self._floor.get(key.split("/", 1)[0], -1)
+
     def log_metrics(self, values: Mapping[str, float], step: int) -> None:
         timestamp = int(time.time() * 1000)
         for key, value in values.items():
-            if step <= self._floor.get(key.split("/", 1)[0], -1):
+            if self._stored(key, step):
                 continue
             self._buffer.append(Metric(key, float(value), timestamp, step))
         if len(self._buffer) >= MAX_BATCH:
@@ -221,16 +226,18 @@ class RunTracker:
     ) -> None:
         """Upload a file; a deferrable one waits for the server when it does not answer."""
         if deferrable and (self._unsent_artifacts or not server_answers(self.client.tracking_uri)):
-            self._keep([], None)
-            self._unsent_artifacts.append((str(path), artifact_path))
+            self._defer_artifact(path, artifact_path, None)  # queued behind those already waiting
             return
         try:
             self.client.log_artifact(self.run_id, str(path), artifact_path)
         except Exception as exc:
             if not deferrable:
                 raise
-            self._keep([], exc)
-            self._unsent_artifacts.append((str(path), artifact_path))
+            self._defer_artifact(path, artifact_path, exc)
+
+    def _defer_artifact(self, path: str | Path, artifact_path: str | None, exc: BaseException | None) -> None:
+        self._keep([], exc)
+        self._unsent_artifacts.append((str(path), artifact_path))
 
     def _send_artifacts(self) -> None:
         waiting, self._unsent_artifacts = self._unsent_artifacts, []

@@ -42,18 +42,13 @@ def mean_depth_reference(
     everywhere, aligned the way `trainer.align` aligns predictions (per image, median alignment makes it
     the image's median depth and scale-and-shift alignment the image's mean depth). Labels only, no model.
     """
-    total = torch.zeros(2, device=device)  # sum of valid depths, their count
-    for batch in loader:
-        depth, mask = batch["depth"].to(device), batch["mask"].to(device)
-        total += torch.stack([depth[mask].sum(), mask.sum().to(depth.dtype)])
-    if dist.is_available() and dist.is_initialized():
-        dist.all_reduce(total)
-    mean_depth = total[0] / total[1].clamp_min(1)
+    mean_depth = _mean_valid_depth(loader, device) if align_mode == "none" else None
     metrics.reset()
     for batch in loader:
         depth, mask = batch["depth"].to(device), batch["mask"].to(device)
-        const = torch.ones_like(depth) * mean_depth
-        if align_mode != "none":  # a constant aligned per image is that image's median (mean) depth
+        if mean_depth is not None:
+            const = torch.ones_like(depth) * mean_depth
+        else:  # a constant aligned per image is that image's median (mean) depth
             per_image = [
                 d[m].median() if align_mode == "median" else d[m].mean()
                 for d, m in zip(depth, mask, strict=True)
@@ -61,6 +56,16 @@ def mean_depth_reference(
             const = torch.ones_like(depth) * torch.stack(per_image).nan_to_num(0.0).view(-1, 1, 1, 1)
         metrics.update(const, depth, mask)
     return {f"ref/{k}": float(v) for k, v in metrics.compute().items()}
+
+
+def _mean_valid_depth(loader: torch.utils.data.DataLoader, device: torch.device) -> torch.Tensor:
+    total = torch.zeros(2, device=device)  # sum of valid depths, their count
+    for batch in loader:
+        depth, mask = batch["depth"].to(device), batch["mask"].to(device)
+        total += torch.stack([depth[mask].sum(), mask.sum().to(depth.dtype)])
+    if dist.is_available() and dist.is_initialized():
+        dist.all_reduce(total)
+    return total[0] / total[1].clamp_min(1)
 
 
 @torch.no_grad()

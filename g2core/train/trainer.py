@@ -189,10 +189,10 @@ def _fit(cfg, hooks, ranks, device, run_dir: Path, state: dict[str, Any] | None,
     if cfg.trainer.compile:
         net = torch.compile(net)
 
-    # Logged once per run (again on resume: same values), so every report can say what learning nothing scores.
-    reference = mean_depth_reference(val_loader, metrics, device=device, align_mode=cfg.trainer.align)
-    if ranks.master:
-        run.tracker.log_metrics(reference, 0)
+    if state is None:  # once per run, so every report can say what learning nothing scores
+        reference = mean_depth_reference(val_loader, metrics, device=device, align_mode=cfg.trainer.align)
+        if ranks.master:
+            run.tracker.log_metrics(reference, 0)
     sample_ids = list(range(min(cfg.trainer.num_samples, len(val_ds))))
     best_npz = run_dir / "best_predictions.npz"
     last: dict[str, float] = {}
@@ -285,9 +285,8 @@ def _fit(cfg, hooks, ranks, device, run_dir: Path, state: dict[str, Any] | None,
                 hooks.on_validation(epoch, val)
 
         if ranks.master and ((epoch + 1) % cfg.trainer.save_interval == 0 or final):
-            run.tracker.flush(
-                wait=True
-            )  # every metric up to this step is stored before the checkpoint says so
+            # every metric up to this step is stored before the checkpoint says so
+            run.tracker.flush(wait=True)
             checkpoint.save_last(
                 {
                     "model": model.state_dict(),

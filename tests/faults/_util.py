@@ -187,9 +187,12 @@ class Outcome:
 
 
 @contextmanager
-def injected(request, *faults: str, times: int = 1) -> Iterator[Outcome]:
-    """Record each fault (survived unless the block raised) in test-artifacts/faults.jsonl."""
-    outcome = Outcome()
+def injected(
+    request, *faults: str, times: int = 1, kind: str = "fault", **details: object
+) -> Iterator[Outcome]:
+    """Record each fault (survived unless the block raised) in test-artifacts/faults.jsonl; `kind` is
+    `fault`, `bad_input` or `security`, as in `record`."""
+    outcome = Outcome(details=dict(details))
     survived = False
     try:
         yield outcome
@@ -202,5 +205,6 @@ def injected(request, *faults: str, times: int = 1) -> Iterator[Outcome]:
                 injected=times,
                 survived=survived,
                 data_lost=outcome.data_lost,
+                kind=kind,
                 **outcome.details,
             )

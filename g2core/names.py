@@ -1,0 +1,167 @@
+"""The one vocabulary: loss terms, metric keys, MLflow tags, params, artifact paths and experiment names.
+
+Every layer (trainer, tracking, study, report, tests) imports these names; no MLflow key is spelled as a
+literal anywhere else (tests/test_names.py greps for it). Plain Python only: importing this module must not
+import torch, so a report or a config check can read the vocabulary cheaply.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+# --- loss terms (DESIGN: Vocabulary), in the order tables and figures show them -------------------------
+LOSS_TERMS: tuple[str, ...] = ("adepth", "rdepth", "rgrad", "ssi", "gm", "silog")
+G2_TERMS: tuple[str, ...] = ("adepth", "rdepth", "rgrad")
+LOSS_VARIANTS: tuple[str, ...] = ("seed", "official")  # G2 terms as documented / as published
+ADEPTH_MASKS: tuple[str, ...] = ("gt", "sparse")
+
+# --- metrics ---------------------------------------------------------------------------------------------
+METRIC_KEYS: tuple[str, ...] = (
+    "rmse",
+    "mae",
+    "abs_rel",
+    "sq_rel",
+    "rmse_log",
+    "log10",
+    "silog",
+    "delta1",
+    "delta2",
+    "delta3",
+)
+EDGE_METRIC_KEYS: tuple[str, ...] = ("edge_rmse", "edge_abs_rel", "dbe_acc", "dbe_comp")
+ALL_METRIC_KEYS: tuple[str, ...] = METRIC_KEYS + EDGE_METRIC_KEYS
+# Only the delta accuracies grow with quality; every other key is an error.
+LOWER_IS_BETTER: dict[str, bool] = {key: not key.startswith("delta") for key in ALL_METRIC_KEYS}
+ALIGN_MODES: tuple[str, ...] = ("none", "median", "scale_shift", "scale_shift_disparity")
+
+
+@dataclass(frozen=True)
+class MetricSpec:
+    name: str
+    lower_is_better: bool
+    unit: str  # axis label unit; "" for unitless ratios
+
+    @property
+    def arrow(self) -> str:
+        return "↓" if self.lower_is_better else "↑"
+
+
+_UNITS = {
+    "sq_rel": "m",
+    "rmse": "m",
+    "mae": "m",
+    "rmse_log": "log m",
+    "log10": "log10 m",
+    "silog": "log m",
+    "delta1": "fraction of pixels",
+    "delta2": "fraction of pixels",
+    "delta3": "fraction of pixels",
+    "edge_rmse": "m",
+    "dbe_acc": "px",
+    "dbe_comp": "px",
+}
+# Report order: the error metrics the field leads with, then accuracies, then the edge metrics.
+_REPORT_ORDER = ("abs_rel", "sq_rel", "rmse", "mae", "rmse_log", "log10", "silog", "delta1", "delta2",
+                 "delta3", "edge_rmse", "edge_abs_rel", "dbe_acc", "dbe_comp")  # fmt: skip
+METRICS: dict[str, MetricSpec] = {
+    k: MetricSpec(k, LOWER_IS_BETTER[k], _UNITS.get(k, "")) for k in _REPORT_ORDER
+}
+
+
+def metric_spec(name: str, lower_is_better: bool | None = None) -> MetricSpec:
+    """Spec of a metric; an unknown one (a custom deciding metric) takes the study's direction."""
+    if name in METRICS:
+        return METRICS[name]
+    return MetricSpec(name, True if lower_is_better is None else lower_is_better, "")
+
+
+# --- MLflow metric keys: <split>/<metric>, <split>/loss, <split>/loss_<term> -----------------------------
+TRAIN, VAL, TEST, BEST, REF = "train", "val", "test", "best", "ref"
+SPLITS: tuple[str, ...] = (TRAIN, VAL, TEST, BEST, REF)
+LOSS = "loss"
+LR_KEY = f"{TRAIN}/lr"
+BEST_EPOCH_KEY = f"{BEST}/epoch"
+
+
+def metric_key(split: str, name: str) -> str:
+    """`val/abs_rel`, `test/delta1`, `train/loss`: the MLflow key of one metric of one split."""
+    return f"{split}/{name}"
+
+
+def term_name(term: str) -> str:
+    """Name of a loss term's value among a split's metrics (and the report's column): `loss_<term>`."""
+    return f"{LOSS}_{term}"
+
+
+def term_key(split: str, term: str) -> str:
+    """`train/loss_ssi`: the MLflow key of one loss term's value."""
+    return metric_key(split, term_name(term))
+
+
+def split_of(key: str) -> str:
+    """`val/abs_rel` -> `val`."""
+    return key.split("/", 1)[0]
+
+
+def strip_split(key: str) -> str:
+    """`val/abs_rel` -> `abs_rel`."""
+    return key.split("/", 1)[-1]
+
+
+# --- MLflow tags ----------------------------------------------------------------------------------------
+TAG_ROLE = "g2.role"  # parent | child
+ROLE_PARENT, ROLE_CHILD = "parent", "child"
+TAG_RUN_KEY = "g2.run_key"  # the checkpoint folder's name: the same command finds the same run
+TAG_FAILURE = "g2.failure"
+TAG_STUDY = "study"
+TAG_VARIANT = "variant"
+TAG_SEED = "seed"
+TAG_TRIAL = "trial"
+TAG_CONFIG_HASH = "config_hash"
+TAG_GIT_COMMIT = "git_commit"
+TAG_PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own nesting tag
+
+
+def study_tag(field: str) -> str:
+    """Tags of a study's parent run: `study.kind`, `study.metric`, `study.variants`, ..."""
+    return f"{TAG_STUDY}.{field}"
+
+
+STUDY_PARAM_PREFIX = f"{TAG_STUDY}."  # the parent's params: the flattened study config
+
+# --- Optuna user attributes of a study and its trials ---------------------------------------------------
+ATTR_KEY = "g2.key"  # the trial's run key (<variant>-s<seed> or w-<hash>)
+ATTR_WORKER = "g2.worker"  # {"host", "pid"} of the process training it
+ATTR_HEARTBEAT = "g2.heartbeat"
+ATTR_FAILURE = "g2.failure"
+ATTR_RETRY_OF = "g2.retry_of"
+ATTR_IDLE = "g2.idle"
+ATTR_PARENT_RUN_ID = "mlflow_parent_run_id"  # study attribute: the MLflow parent run
+
+# --- experiments, run names, artifact paths -------------------------------------------------------------
+TRAIN_EXPERIMENT = "g2/train"
+
+
+def study_experiment(study: str) -> str:
+    """Default MLflow experiment of a study."""
+    return f"g2/{study}"
+
+
+def parent_run_name(study: str) -> str:
+    return f"study-{study}"
+
+
+def trial_key(variant: str, seed: int) -> str:
+    """Run name and checkpoint folder of one (variant, seed) of a study."""
+    return f"{variant}-s{seed}"
+
+
+CONFIG_ARTIFACT = "config.yaml"
+CHECKPOINTS_DIR = "checkpoints"
+LAST_CHECKPOINT = "last.pt"
+BEST_CHECKPOINT = "best.pt"
+SAMPLES_DIR = "samples"
+BEST_PREDICTIONS = "best_predictions.npz"
+SAMPLES_PATH = f"{SAMPLES_DIR}/{BEST_PREDICTIONS}"
+REPORT_DIR = "report"
+EVAL_DIR = "eval"
