@@ -3,7 +3,8 @@
 Scenes come from `scenes` (ray-cast depth, shaded textured RGB, sensor-like holes). Each split is
 written once, in the NYU 'fastdepth' layout chunked one sample per chunk (`rgb` uint8 [N,3,H,W],
 `depth` float32 [N,H,W]), to `root/<tag>/{train,val}.h5`, where the tag encodes every parameter, so a
-different size or seed makes a different cache. The synthetic dataset then reads those files through
+different size or seed makes a different cache. The test split (`test-<n>.h5`, reported, never selected on) has
+its own random stream, so its scenes never repeat a train or validation scene. The synthetic dataset then reads those files through
 the same loader as real data (`H5DepthDataset`), so the default run exercises the real-data path.
 """
 
@@ -23,7 +24,8 @@ from g2core.data.scenes import GENERATOR_VERSION, draw_scene, render_batch, rend
 
 __all__ = ["cache_tag", "ensure_synthetic_cache", "generate_split", "render_scene"]
 
-_SPLITS = {"train": 0, "val": 1}  # separate random streams: val scenes never repeat train scenes
+# Separate random streams: validation and test scenes never repeat training scenes, nor each other.
+_SPLITS = {"train": 0, "val": 1, "test": 2}
 # A bar above 2000 scenes of 64x64 (or as many pixels): smaller caches take seconds and print nothing.
 _PROGRESS_ABOVE = 2000 * 64 * 64
 _PIXELS_PER_BATCH = 2**18  # scenes rendered together: 64 at 64x64, bounded memory at any size
@@ -85,22 +87,30 @@ def _write_split(path: Path, n: int, height: int, width: int, seed: int, split: 
 
 
 def ensure_synthetic_cache(
-    root: str | Path, n_train: int, n_val: int, height: int, width: int, seed: int
+    root: str | Path, n_train: int, n_val: int, height: int, width: int, seed: int, n_test: int = 0
 ) -> dict[str, Path]:
-    """Paths {'train', 'val'} of the cached splits, generating a split only if its file is missing."""
+    """Paths {'train', 'val'[, 'test']} of the cached splits, generating a split only if its file is missing.
+
+    Scene i of a split depends only on (seed, split, i), so `test-<n>.h5` can sit beside any train/val pair
+    of the same size and seed without changing their folder (the cache of earlier runs stays valid).
+    """
     for key, value, low in (
         ("n_train", n_train, 1),
         ("n_val", n_val, 1),
+        ("n_test", n_test, 0),
         ("gen_height", height, 8),
         ("gen_width", width, 8),
     ):
         if int(value) < low:
             raise DataError(f"data.{key}={value} is too small for synthetic data; it must be at least {low}")
     folder = Path(root).expanduser() / cache_tag(n_train, n_val, height, width, seed)
-    paths = {split: folder / f"{split}.h5" for split in _SPLITS}
+    paths = {"train": folder / "train.h5", "val": folder / "val.h5"}
+    counts = {"train": n_train, "val": n_val}
+    if int(n_test) > 0:
+        paths["test"], counts["test"] = folder / f"test-{int(n_test)}.h5", n_test
     try:
         folder.mkdir(parents=True, exist_ok=True)
-        for split, n in (("train", n_train), ("val", n_val)):
+        for split, n in counts.items():
             if not paths[split].is_file():
                 _write_split(paths[split], int(n), int(height), int(width), int(seed), split)
     except OSError as err:
