@@ -258,3 +258,59 @@ def test_half_precision_prediction_is_promoted():
     assert total.dtype == torch.float32 and torch.isfinite(total)
     reference, _ = build_loss(dict.fromkeys(TERMS, 1.0))(pred.half().float(), gt, mask)
     assert total.item() == pytest.approx(reference.item(), rel=1e-6)
+
+
+# --- the published G2-MonoDepth rgrad ------------------------------------------------------
+# Ported from Wang-xjtu/G2-MonoDepth, src/losses.py (WeightedMSGradLoss, Gradient2D) and
+# src/utils.py (StandardizeData), commit 55878069763dec8089f219981b955365584cdfb9. Changes:
+# no .cuda(), the Sobel kernels follow the input's dtype (the original's float32 Parameters
+# refuse a float64 input), and the classes are flattened into functions.
+
+
+def _published_standardize(depth, mask, eps=1e-6):
+    mask_num = torch.sum(mask, dim=(1, 2, 3))
+    mask_num[mask_num == 0] = eps
+    depth_mean = (torch.sum(depth * mask, dim=(1, 2, 3)) / mask_num).view(depth.shape[0], 1, 1, 1)
+    depth_std = torch.sum(torch.abs((depth - depth_mean) * mask), dim=(1, 2, 3)) / mask_num
+    return (depth - depth_mean) / (depth_std.view(depth.shape[0], 1, 1, 1) + eps)
+
+
+def _published_gradient_loss(residual):
+    kernel_x = torch.tensor([[-1.0, 0.0, 1.0], [-2.0, 0.0, 2.0], [-1.0, 0.0, 1.0]], dtype=residual.dtype)
+    kernel_y = torch.tensor([[-1.0, -2.0, -1.0], [0.0, 0.0, 0.0], [1.0, 2.0, 1.0]], dtype=residual.dtype)
+    loss_x = torch.sum(torch.abs(F.conv2d(residual, kernel_x.unsqueeze(0).unsqueeze(0))))
+    loss_y = torch.sum(torch.abs(F.conv2d(residual, kernel_y.unsqueeze(0).unsqueeze(0))))
+    return loss_x + loss_y
+
+
+def _published_rgrad(output, target, hole_target, k=4, eps=1e-6):
+    output = _published_standardize(output, hole_target)
+    target = _published_standardize(target, hole_target)
+    sampled_output = hole_target * output + (1.0 - hole_target) * target
+    residual = sampled_output - target
+    number_valid = torch.sum(hole_target) + eps
+    loss = 0.0
+    for i in range(k):
+        scale_factor = 1.0 / (2**i)
+        if i == 0:
+            k_residual = residual
+        else:
+            k_residual = F.interpolate(residual, scale_factor=scale_factor, recompute_scale_factor=True)
+        loss += _published_gradient_loss(k_residual)
+    return loss / number_valid
+
+
+@pytest.mark.parametrize("size", [(50, 70), (64, 96), (37, 41)])
+def test_official_rgrad_equals_the_published_code(size):
+    generator = torch.Generator().manual_seed(7)
+    gt = torch.rand(2, 1, *size, generator=generator, dtype=torch.float64) * 5 + 0.5
+    pred = gt * torch.exp(0.2 * torch.randn(2, 1, *size, generator=generator, dtype=torch.float64))
+    mask = torch.rand(2, 1, *size, generator=generator) > 0.3
+    expected = _published_rgrad(pred, gt, mask.double()).item()
+    assert losses.rgrad(pred, gt, mask, variant="official").item() == pytest.approx(expected, rel=1e-10)
+    if size[0] % 8 or size[1] % 8:
+        # the stride-2^i slice (what this term used before) is a different number at this size
+        residual = _published_standardize(pred, mask.double()) - _published_standardize(gt, mask.double())
+        residual = residual * mask
+        sliced = sum(_published_gradient_loss(residual[..., :: 2**i, :: 2**i]) for i in range(4))
+        assert abs(sliced.item() / (mask.sum().item() + 1e-6) - expected) > 1e-3 * expected

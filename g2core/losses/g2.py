@@ -5,8 +5,9 @@ Two numerical variants of each (see DESIGN, "Vocabulary"):
 - ``seed``: as G2's design documents write it (per-image means; multi-scale gradients on
   average-pooled maps with a padded Sobel, one normalisation per scale);
 - ``official``: as the published G2-MonoDepth code computes it (one sum over the whole
-  batch divided by the mask sum + 1e-6; gradients of the masked residual subsampled with
-  stride 2^i, an unpadded Sobel, one normalisation by the full-resolution mask sum).
+  batch divided by the mask sum + 1e-6; gradients of the masked residual downsampled by
+  nearest ``interpolate`` to 1/2^i, an unpadded Sobel, one normalisation by the
+  full-resolution mask sum).
 
 Both reproduce ``shared/reference/loss_vectors.json`` in float64.
 """
@@ -97,13 +98,18 @@ def _rgrad_seed(diff: Tensor, mask: Tensor) -> Tensor:
 
 
 def _rgrad_official(diff: Tensor, mask: Tensor) -> Tensor:
-    # The published code takes nearest-neighbour downsamples of the masked residual, which
-    # is the stride-2^i slice; values outside the mask are zeroed before the gradient, and
-    # the unpadded Sobel still sees the step from a valid residual to those zeros.
+    # As the published code: nearest-neighbour downsamples of the masked residual, taken
+    # with F.interpolate(scale_factor=1/2^i, recompute_scale_factor=True) exactly as it
+    # does. That is the stride-2^i slice only when H and W are multiples of 2^i; otherwise
+    # the output is floor(H/2^i) rows picked at floor(k * H/floor(H/2^i)), which a slice
+    # does not reproduce. Values outside the mask are zeroed before the gradient, and the
+    # unpadded Sobel still sees the step from a valid residual to those zeros.
     weight = as_weight(mask, diff)
     residual = weight * diff
     total = residual.new_zeros(())
     for level in range(GRAD_SCALES):
-        step = 2**level
-        total = total + sobel_xy(residual[..., ::step, ::step], padding=0).abs().sum()
+        scaled = residual
+        if level > 0:
+            scaled = F.interpolate(residual, scale_factor=1.0 / 2**level, recompute_scale_factor=True)
+        total = total + sobel_xy(scaled, padding=0).abs().sum()
     return total / (weight.sum() + 1e-6)
