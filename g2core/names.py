@@ -120,6 +120,7 @@ TAG_TRIAL = "trial"
 TAG_CONFIG_HASH = "config_hash"
 TAG_GIT_COMMIT = "git_commit"
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own nesting tag
+TAG_MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own source-version tag
 
 
 def study_tag(field: str) -> str:
@@ -137,6 +138,9 @@ ATTR_FAILURE = "g2.failure"
 ATTR_RETRY_OF = "g2.retry_of"
 ATTR_IDLE = "g2.idle"
 ATTR_PARENT_RUN_ID = "mlflow_parent_run_id"  # study attribute: the MLflow parent run
+ATTR_RUN_ID = "mlflow_run_id"  # the trial's MLflow child run
+ATTR_FINGERPRINT = "g2.fingerprint"  # study attribute: hash of the settings every trial shares
+ATTR_SETTINGS = "g2.settings"  # study attribute: those settings, flattened (to name what differs)
 
 # --- experiments, run names, artifact paths -------------------------------------------------------------
 TRAIN_EXPERIMENT = "g2/train"
