@@ -81,6 +81,7 @@ SPLITS: tuple[str, ...] = (TRAIN, VAL, TEST, BEST, REF)
 LOSS = "loss"
 LR_KEY = f"{TRAIN}/lr"
 BEST_EPOCH_KEY = f"{BEST}/epoch"
+VAL_EPOCH_KEY = f"{VAL}/epoch"  # the epoch a validation step belongs to
 
 
 def metric_key(split: str, name: str) -> str:
@@ -129,6 +130,12 @@ def study_tag(field: str) -> str:
 
 
 STUDY_PARAM_PREFIX = f"{TAG_STUDY}."  # the parent's params: the flattened study config
+
+
+def weight_param(term: str) -> str:
+    """`loss.weights.ssi`: a loss term's weight, as config key and as the run's (flattened) param."""
+    return f"loss.weights.{term}"
+
 
 # --- Optuna user attributes of a study and its trials ---------------------------------------------------
 ATTR_KEY = "g2.key"  # the trial's run key (<variant>-s<seed> or w-<hash>)
