@@ -8,9 +8,12 @@ import math
 import warnings
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
+from scipy import ndimage
+from skimage import feature
 
 from g2core.metrics import (
     EDGE_METRIC_KEYS,
@@ -19,6 +22,7 @@ from g2core.metrics import (
     DepthMetrics,
     eigen_crop_mask,
 )
+from g2core.metrics.edges import boundary_errors, depth_boundary_errors, ground_truth_edges, prediction_edges
 
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 
@@ -66,10 +70,13 @@ def test_reference_metrics(case, dtype):
 
 
 def test_perfect_prediction():
-    gt, mask, _, _ = _scene()
-    values = _compute((gt.clone(), gt, mask))
+    gt, mask, _, scene = _scene()
+    values = _compute((scene, gt, mask))  # the dense scene: what a perfect network predicts
     assert set(values) == set(METRIC_KEYS + EDGE_METRIC_KEYS)
     for key, value in values.items():
+        if not key.startswith("dbe"):  # DBE with holes: test_dbe_judges_the_whole_prediction
+            assert value == (1.0 if key.startswith("delta") else 0.0), key
+    for key, value in _compute((scene.clone(), scene, None)).items():
         assert value == (1.0 if key.startswith("delta") else 0.0), key
 
 
@@ -165,12 +172,19 @@ def test_dbe_sees_a_displaced_edge():
     assert flat_values["dbe_acc"] == flat_values["dbe_comp"] == 10.0
 
 
-def test_dbe_on_a_perfect_prediction_is_zero():
-    gt, mask, noise, _ = _scene(seed=5)
-    pred = torch.where(mask, gt, 7.0 * noise)  # whatever it predicts in the holes
-    values = _compute((pred, gt, mask))
-    assert values["dbe_acc"] == 0.0
-    assert values["dbe_comp"] == 0.0
+def test_dbe_judges_the_whole_prediction():
+    gt, mask, noise, scene = _scene(seed=5)
+    hole_free = _compute((scene.clone(), scene, None))
+    assert hole_free["dbe_acc"] == hole_free["dbe_comp"] == 0.0
+    # Ground-truth edges come from the hole-filled ground truth: Canny's one-pixel choice
+    # on a step moves with the filled values, a fraction of a pixel on average.
+    dense = _compute((scene, gt, mask))
+    assert 0.0 < dense["dbe_acc"] < 0.5 and 0.0 < dense["dbe_comp"] < 0.5
+    # As in iBims-1's script, Canny reads the whole prediction: values made up in the
+    # holes make edges of their own.
+    made_up = _compute((torch.where(mask, gt, 7.0 * noise), gt, mask))
+    assert made_up["dbe_acc"] > dense["dbe_acc"] + 0.5
+    assert made_up["dbe_comp"] > dense["dbe_comp"] + 0.5
 
 
 def test_edge_metrics_skip_images_without_edges():
@@ -215,3 +229,111 @@ def test_metric_directions_cover_every_key():
 def test_shape_errors_are_clear():
     with pytest.raises(ValueError, match=r"\[B,1,H,W\]"):
         DepthMetrics().update(torch.ones(2, 32, 32), torch.ones(2, 32, 32))
+
+
+# --- iBims-1's published depth-boundary errors ---------------------------------------------
+# compute_depth_boundary_error from Tobias Koch's iBims-1 evaluation script, vendored
+# verbatim in xuefeng-cvr/BS-Net, evaluate_ibims_error_metrics.py, commit
+# 019e1785c50144372be9659ad9d92401bcac4570 (its imports: `from skimage import feature`,
+# `from scipy import ndimage`). Unchanged apart from formatting.
+
+
+def _ibims_compute_depth_boundary_error(edges_gt, pred):
+    # skip dbe if there is no ground truth distinct edge
+    if np.sum(edges_gt) == 0:
+        dbe_acc = np.nan
+        dbe_com = np.nan
+        edges_est = np.empty(pred.shape).astype(int)
+    else:
+        # normalize est depth map from 0 to 1
+        pred_normalized = pred.copy().astype("f")
+        pred_normalized[pred_normalized == 0] = np.nan
+        pred_normalized = pred_normalized - np.nanmin(pred_normalized)
+        pred_normalized = pred_normalized / np.nanmax(pred_normalized)
+
+        # apply canny filter
+        edges_est = feature.canny(pred_normalized, sigma=np.sqrt(2), low_threshold=0.15, high_threshold=0.3)
+
+        # compute distance transform for chamfer metric
+        D_gt = ndimage.distance_transform_edt(1 - edges_gt)
+        D_est = ndimage.distance_transform_edt(1 - edges_est)
+
+        max_dist_thr = 10.0  # Threshold for local neighborhood
+
+        mask_D_gt = D_gt < max_dist_thr  # truncate distance transform map
+
+        E_fin_est_filt = edges_est * mask_D_gt  # compute shortest distance for all predicted edges
+
+        if np.sum(E_fin_est_filt) == 0:  # assign MAX value if no edges could be detected in prediction
+            dbe_acc = max_dist_thr
+            dbe_com = max_dist_thr
+        else:
+            # accuracy: directed chamfer distance of predicted edges towards gt edges
+            dbe_acc = np.nansum(D_gt * E_fin_est_filt) / np.nansum(E_fin_est_filt)
+
+            # completeness: sum of undirected chamfer distances of predicted and gt edges
+            ch1 = D_gt * edges_est  # dist(predicted,gt)
+            ch1[ch1 > max_dist_thr] = max_dist_thr  # truncate distances
+            ch2 = D_est * edges_gt  # dist(gt, predicted)
+            ch2[ch2 > max_dist_thr] = max_dist_thr  # truncate distances
+            res = ch1 + ch2  # summed distances
+            dbe_com = np.nansum(res) / (np.nansum(edges_est) + np.nansum(edges_gt))  # normalized
+
+    return dbe_acc, dbe_com, edges_est
+
+
+def _step_predictions(height: int, width: int, seed: int = 3):
+    """The step-edge scene (box on a wall, 2% holes) and two noisy predictions: sharp and blurred."""
+    gt, mask, noise, scene = _scene(batch=1, height=height, width=width, seed=seed)
+    size = 2 * (width // 64) + 1  # 3 px at 48x64, 21 px at 480x640: a few px of smear either way
+    blurred = F.avg_pool2d(scene, size, stride=1, padding=size // 2, count_include_pad=False)
+    return gt, mask, {"sharp": scene * noise, "blurred": blurred * noise}
+
+
+@pytest.mark.parametrize("kind", ["sharp", "blurred"])
+@pytest.mark.parametrize("size", [(480, 640), (48, 64)])
+def test_dbe_equals_the_published_script(size, kind):
+    gt, mask, preds = _step_predictions(*size)
+    pred, gt, valid = preds[kind][0, 0].numpy(), gt[0, 0].numpy(), mask[0, 0].numpy()
+    edges_gt = ground_truth_edges(gt, valid)
+    acc, comp, edges_est = _ibims_compute_depth_boundary_error(edges_gt, pred)
+    assert 0.0 < acc < 10.0 and 0.0 < comp < 10.0  # edges found and matched: not the 10 px cap
+    assert np.array_equal(prediction_edges(pred), edges_est)
+    assert boundary_errors(edges_gt, pred) == pytest.approx((acc, comp), abs=1e-6)
+    assert depth_boundary_errors(pred, gt, valid) == pytest.approx((acc, comp), abs=1e-6)
+    # and through DepthMetrics (its depth range keeps every pixel of this scene)
+    values = _compute((preds[kind], torch.from_numpy(gt)[None, None], torch.from_numpy(valid)[None, None]))
+    assert (values["dbe_acc"], values["dbe_comp"]) == pytest.approx((acc, comp), abs=1e-6)
+
+
+def test_dbe_follows_the_script_on_missing_and_degenerate_predictions():
+    gt, mask, preds = _step_predictions(48, 64)
+    gt, valid = gt[0, 0].numpy(), mask[0, 0].numpy()
+    edges_gt = ground_truth_edges(gt, valid)
+    pred = preds["blurred"][0, 0].double().numpy()  # float64 in: the script works in float32
+    holes = np.random.default_rng(0).random(pred.shape) < 0.05
+    with_zeros = np.where(holes, 0.0, pred)  # 0 is missing: NaN in the script, no edge there
+    for candidate in (pred, with_zeros):
+        expected = _ibims_compute_depth_boundary_error(edges_gt, candidate)[:2]
+        assert boundary_errors(edges_gt, candidate) == pytest.approx(expected, abs=1e-6)
+    for flat in (np.full_like(pred, 3.0), np.zeros_like(pred)):  # no edge: the 10 px cap
+        with np.errstate(invalid="ignore", divide="ignore"), warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)  # the script's 0/0 and all-NaN min
+            expected = _ibims_compute_depth_boundary_error(edges_gt, flat)[:2]
+        assert boundary_errors(edges_gt, flat) == expected == (10.0, 10.0)
+    assert boundary_errors(np.zeros_like(valid), pred) is None  # the script's NaN: not counted
+
+
+def test_ground_truth_edges_skip_holes():
+    gt, mask, _, scene = _scene(batch=1, seed=1)
+    gt, valid, scene = gt[0, 0].numpy(), mask[0, 0].numpy(), scene[0, 0].numpy()
+    # without holes they are the prediction's own edges, so the truth scores 0
+    assert np.array_equal(ground_truth_edges(scene, np.ones_like(valid)), prediction_edges(scene))
+    edges = ground_truth_edges(gt, valid)
+    assert edges.any() and not (edges & ~valid).any()
+    # an invalid patch in a sloping wall is no edge, whatever it holds (as it is, it would be)
+    wall_valid = np.ones_like(valid)
+    wall_valid[10:30, 20:40] = False
+    wall = np.where(wall_valid, 4.0 + 0.5 * np.linspace(0.0, 1.0, 64), 9.0)
+    assert prediction_edges(wall).any()
+    assert not ground_truth_edges(wall, wall_valid).any()
