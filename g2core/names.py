@@ -33,6 +33,8 @@ ALL_METRIC_KEYS: tuple[str, ...] = METRIC_KEYS + EDGE_METRIC_KEYS
 # Only the delta accuracies grow with quality; every other key is an error.
 LOWER_IS_BETTER: dict[str, bool] = {key: not key.startswith("delta") for key in ALL_METRIC_KEYS}
 ALIGN_MODES: tuple[str, ...] = ("none", "median", "scale_shift", "scale_shift_disparity")
+# Share of the evaluated pixels that scale_shift_disparity clamped into [min_depth, max_depth] (`val/...`).
+ALIGN_CLAMPED = "align_clamped"
 
 
 @dataclass(frozen=True)

@@ -7,10 +7,11 @@ mask sum over the batch), which is what ``shared/reference/loss_vectors.json`` h
 
 from __future__ import annotations
 
-import torch
 from torch import Tensor
 
-from ._masked import IMAGE_DIMS, as_weight
+from g2core.metrics.align import fit_scale_shift
+
+from ._masked import as_weight
 
 GM_SCALES = 4
 # A prediction whose variance over the mask is below this share of its mean square is
@@ -22,22 +23,11 @@ _DEGENERATE_SHARE = 1e-6
 def align_scale_shift(pred: Tensor, gt: Tensor, mask: Tensor) -> Tensor:
     """s * pred + t with per-image s, t minimising sum mask * (s * pred + t - gt)^2.
 
-    Closed form of the 2x2 normal equations, batched over images. An image whose
-    prediction is constant over the mask gets s = 0, t = mean(gt) (the least-squares
-    optimum of that singular system with the smallest scale); an empty mask gets s = t = 0.
+    The same closed-form fit the depth metrics align with (`g2core.metrics.align`), batched over
+    images. An image whose prediction is constant over the mask gets s = 0, t = mean(gt); an empty
+    mask gets s = t = 0.
     """
-    weight = as_weight(mask, pred)
-    a00 = (weight * pred * pred).sum(IMAGE_DIMS)
-    a01 = (weight * pred).sum(IMAGE_DIMS)
-    a11 = weight.sum(IMAGE_DIMS)
-    b0 = (weight * pred * gt).sum(IMAGE_DIMS)
-    b1 = (weight * gt).sum(IMAGE_DIMS)
-    det = a00 * a11 - a01 * a01
-    solvable = det > _DEGENERATE_SHARE * a00 * a11
-    safe_det = torch.where(solvable, det, torch.ones_like(det))
-    scale = torch.where(solvable, (a11 * b0 - a01 * b1) / safe_det, torch.zeros_like(det))
-    mean_gt = b1 / a11.clamp_min(1.0)
-    shift = torch.where(solvable, (a00 * b1 - a01 * b0) / safe_det, mean_gt)
+    scale, shift = fit_scale_shift(pred, gt, as_weight(mask, pred), _DEGENERATE_SHARE)
     return scale.view(-1, 1, 1, 1) * pred + shift.view(-1, 1, 1, 1)
 
 

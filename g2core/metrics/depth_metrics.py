@@ -67,6 +67,10 @@ class DepthMetrics(Metric):
             self.add_state("dbe_sums", zeros(2, dtype=_STATE_DTYPE), dist_reduce_fx="sum")
             self.add_state("dbe_images", zeros((), dtype=_STATE_DTYPE), dist_reduce_fx="sum")
 
+    def valid_pixels(self, gt: Tensor, mask: Tensor | None = None) -> Tensor:
+        """Bool [B,1,H,W]: the pixels `update` counts; an alignment fits over exactly these."""
+        return valid_pixels(gt, mask, self.min_depth, self.max_depth, self.eigen_crop)
+
     def update(self, pred: Tensor, gt: Tensor, mask: Tensor | None = None) -> None:
         if pred.shape != gt.shape or pred.dim() != 4 or pred.shape[1] != 1:
             raise ValueError(
@@ -79,7 +83,7 @@ class DepthMetrics(Metric):
         gt = gt.detach().to(pred.dtype)
         if self.clamp:
             pred = pred.clamp(self.min_depth, self.max_depth)
-        valid = valid_pixels(gt, mask, self.min_depth, self.max_depth, self.eigen_crop)
+        valid = self.valid_pixels(gt, mask)
 
         has_pixels = valid.flatten(1).any(1)
         values = per_image_metrics(pred, gt, valid)
