@@ -15,6 +15,7 @@ from g2core.cli import run_cli
 @hydra.main(config_path="../conf", config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from g2core.config import ConfigError, validate_name
+    from g2core.names import study_experiment
     from g2core.report import write_report
     from g2core.study.spec import available
     from g2core.tracking import resolve_tracking_uri
@@ -27,7 +28,7 @@ def main(cfg: DictConfig) -> None:
         name = validate_name(str(cfg.study.name), "study.name")
         out = Path(cfg.paths.root) / "reports" / name
         uri = resolve_tracking_uri(cfg.tracking.uri, cfg.paths.root)
-        experiment = cfg.study.get("experiment") or f"g2/{name}"
+        experiment = cfg.study.get("experiment") or study_experiment(name)
         return write_report(uri, name, out, experiment_name=experiment, log_to_parent=bool(cfg.log_to_parent))
 
     result = run_cli(build)

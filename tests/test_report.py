@@ -19,13 +19,37 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 from scipy import stats
 
-from g2core.report import ReportError, redact_uri, write_report
+from g2core.config import redact
+from g2core.names import (
+    ALL_METRIC_KEYS,
+    BEST,
+    LOSS,
+    LOSS_TERMS,
+    LR_KEY,
+    ROLE_CHILD,
+    ROLE_PARENT,
+    TAG_CONFIG_HASH,
+    TAG_FAILURE,
+    TAG_GIT_COMMIT,
+    TAG_PARENT_RUN_ID,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_STUDY,
+    TAG_TRIAL,
+    TAG_VARIANT,
+    TRAIN,
+    VAL,
+    VAL_EPOCH_KEY,
+    metric_key,
+    study_experiment,
+    study_tag,
+    term_key,
+    weight_param,
+)
+from g2core.report import ReportError, write_report
 from g2core.report.search_figures import importances
 
-METRICS = [
-    "rmse", "mae", "abs_rel", "sq_rel", "rmse_log", "log10", "silog",
-    "delta1", "delta2", "delta3", "edge_rmse", "edge_abs_rel", "dbe_acc", "dbe_comp",
-]  # fmt: skip
+METRICS = list(ALL_METRIC_KEYS)  # the order the generator draws them in
 TABLE_METRICS = [
     "abs_rel", "sq_rel", "rmse", "rmse_log", "silog", "delta1", "delta2", "delta3",
     "edge_rmse", "edge_abs_rel", "dbe_acc", "dbe_comp",
@@ -64,16 +88,14 @@ def _log_child(
     status: str = "FINISHED", epochs: int = EPOCHS, failure: str = "", name: str | None = None,
     weights: dict[str, float] | None = None,
 ) -> str:  # fmt: skip
-    tags = {"mlflow.parentRunId": parent_id, "g2.role": "child", "study": study, "variant": variant,
-            "seed": str(seed), "trial": str(trial), "config_hash": "abc", "git_commit": "deadbeef"}  # fmt: skip
+    tags = {TAG_PARENT_RUN_ID: parent_id, TAG_ROLE: ROLE_CHILD, TAG_STUDY: study, TAG_VARIANT: variant,
+            TAG_SEED: str(seed), TAG_TRIAL: str(trial), TAG_CONFIG_HASH: "abc", TAG_GIT_COMMIT: "deadbeef"}  # fmt: skip
     if failure:
-        tags["g2.failure"] = failure
+        tags[TAG_FAILURE] = failure
     run = client.create_run(exp_id, tags=tags, run_name=name or f"{variant}-s{seed}")
     run_id = run.info.run_id
-    weights = weights or {
-        t: (1.0 if t in terms else 0.0) for t in ("adepth", "rdepth", "rgrad", "ssi", "gm", "silog")
-    }
-    params = [Param(f"loss.weights.{t}", str(w)) for t, w in weights.items()]
+    weights = weights or {t: (1.0 if t in terms else 0.0) for t in LOSS_TERMS}
+    params = [Param(weight_param(t), str(w)) for t, w in weights.items()]
     params += [
         Param("trainer.max_epochs", str(EPOCHS)),
         Param("seed", str(seed)),
@@ -83,10 +105,12 @@ def _log_child(
     for step in range(epochs * STEPS_PER_EPOCH):
         for term in terms:
             metrics.append(
-                Metric(f"train/loss_{term}", float(rng.uniform(0.5, 1.0) / (1 + step)), 1000 + step, step)
+                Metric(term_key(TRAIN, term), float(rng.uniform(0.5, 1.0) / (1 + step)), 1000 + step, step)
             )
-        metrics.append(Metric("train/loss", float(rng.uniform(1, 2) / (1 + step)), 1000 + step, step))
-        metrics.append(Metric("train/lr", 1e-3, 1000 + step, step))
+        metrics.append(
+            Metric(metric_key(TRAIN, LOSS), float(rng.uniform(1, 2) / (1 + step)), 1000 + step, step)
+        )
+        metrics.append(Metric(LR_KEY, 1e-3, 1000 + step, step))
     history: list[dict[str, float]] = []
     for epoch in range(1, epochs + 1):
         step = epoch * STEPS_PER_EPOCH
@@ -98,13 +122,13 @@ def _log_child(
         for m in HIGHER:
             values[m] = float(min(0.999, 1 - values[m] / 4))
         history.append(values)
-        metrics.append(Metric("val/epoch", float(epoch), 2000 + step, step))
-        metrics.append(Metric("val/loss", values["silog"], 2000 + step, step))
-        metrics += [Metric(f"val/loss_{t}", float(rng.uniform(0.1, 0.5)), 2000 + step, step) for t in terms]
-        metrics += [Metric(f"val/{m}", v, 2000 + step, step) for m, v in values.items()]
+        metrics.append(Metric(VAL_EPOCH_KEY, float(epoch), 2000 + step, step))
+        metrics.append(Metric(metric_key(VAL, LOSS), values["silog"], 2000 + step, step))
+        metrics += [Metric(term_key(VAL, t), float(rng.uniform(0.1, 0.5)), 2000 + step, step) for t in terms]
+        metrics += [Metric(metric_key(VAL, m), v, 2000 + step, step) for m, v in values.items()]
     if status == "FINISHED":
         best = min(history, key=lambda v: v["abs_rel"])
-        metrics += [Metric(f"best/{m}", v, 3000, epochs * STEPS_PER_EPOCH) for m, v in best.items()]
+        metrics += [Metric(metric_key(BEST, m), v, 3000, epochs * STEPS_PER_EPOCH) for m, v in best.items()]
     for start in range(0, len(metrics), 900):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=metrics[start : start + 900], params=params if start == 0 else [])
     config = tmp / run_id / "config.yaml"
@@ -124,10 +148,13 @@ def _log_child(
 
 def _log_parent(client: MlflowClient, study: str, kind: str, variants: list[str], seeds: list[int],
                 baseline: str, tmp: Path, status: str = "finished") -> tuple[str, str]:  # fmt: skip
-    exp_id = client.create_experiment(f"g2/{study}", artifact_location=(tmp / "artifacts" / study).as_uri())
-    tags = {"g2.role": "parent", "study": study, "study.kind": kind, "study.metric": "val/abs_rel",
-            "study.direction": "minimize", "study.baseline": baseline, "study.variants": ",".join(variants),
-            "study.seeds": ",".join(map(str, seeds)), "study.status": status}  # fmt: skip
+    exp_id = client.create_experiment(
+        study_experiment(study), artifact_location=(tmp / "artifacts" / study).as_uri()
+    )
+    tags = {TAG_ROLE: ROLE_PARENT, TAG_STUDY: study, study_tag("kind"): kind,
+            study_tag("metric"): metric_key(VAL, "abs_rel"), study_tag("direction"): "minimize",
+            study_tag("baseline"): baseline, study_tag("variants"): ",".join(variants),
+            study_tag("seeds"): ",".join(map(str, seeds)), study_tag("status"): status}  # fmt: skip
     parent = client.create_run(exp_id, tags=tags, run_name=study)
     return exp_id, parent.info.run_id
 
@@ -198,25 +225,27 @@ def toy(store: dict, tmp_path_factory: pytest.TempPathFactory):
 # ------------------------------------------------------------------ expectations, from MLflow
 
 
+def _history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
+    return {m.step: m.value for m in client.get_metric_history(run_id, key)}
+
+
 def _expected_values(client: MlflowClient, exp_id: str, parent: str) -> dict[str, dict[str, list[float]]]:
     """Per variant and metric, the values the table must aggregate: best/* of finished runs; for the run
     without best/* (failed after validating) its val history at the step where val/abs_rel was best."""
-    runs = client.search_runs([exp_id], filter_string=f"tags.`mlflow.parentRunId` = '{parent}'")
+    runs = client.search_runs([exp_id], filter_string=f"tags.`{TAG_PARENT_RUN_ID}` = '{parent}'")
     out: dict[str, dict[str, list[float]]] = {}
     for run in runs:
-        variant, metrics = run.data.tags["variant"], run.data.metrics
-        if "best/abs_rel" in metrics:
-            values = {m: metrics[f"best/{m}"] for m in TABLE_METRICS}
+        variant, metrics = run.data.tags[TAG_VARIANT], run.data.metrics
+        if metric_key(BEST, "abs_rel") in metrics:
+            values = {m: metrics[metric_key(BEST, m)] for m in TABLE_METRICS}
         else:
-            history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val/abs_rel")}
+            history = _history(client, run.info.run_id, metric_key(VAL, "abs_rel"))
             if not history:
                 continue  # died before validating: not counted
             step = min(history, key=lambda s: (history[s], s))
             values = {}
             for m in TABLE_METRICS:
-                values[m] = {p.step: p.value for p in client.get_metric_history(run.info.run_id, f"val/{m}")}[
-                    step
-                ]
+                values[m] = _history(client, run.info.run_id, metric_key(VAL, m))[step]
         for m, v in values.items():
             out.setdefault(variant, {}).setdefault(m, []).append(v)
     return out
@@ -362,9 +391,9 @@ def test_one_seed_says_no_test_and_running_is_partial(store, tmp_path: Path) -> 
     # The running run counts with its best validation so far, and the report says so.
     assert results["grad_b"][1] == "1 (1 partial)"
     client = store["client"]
-    run = next(r for r in client.search_runs([client.get_experiment_by_name("g2/solo").experiment_id])
-               if r.data.tags.get("variant") == "grad_b")  # fmt: skip
-    history = {m.step: m.value for m in client.get_metric_history(run.info.run_id, "val/abs_rel")}
+    run = next(r for r in client.search_runs([client.get_experiment_by_name(study_experiment("solo")).experiment_id])
+               if r.data.tags.get(TAG_VARIANT) == "grad_b")  # fmt: skip
+    history = _history(client, run.info.run_id, metric_key(VAL, "abs_rel"))
     best_step = min(history, key=lambda s: (history[s], s))
     assert _shown(results["grad_b"][2].strip("*"), history[best_step], digits=4)
     missing = result.markdown.split("## Missing / failed", 1)[1]
@@ -409,13 +438,18 @@ def test_empty_study_is_an_error(store) -> None:
     """A parent run without children; its experiment is not named g2/* so the listing above stays put."""
     client = store["client"]
     exp_id = client.create_experiment("lab/empty", artifact_location=(store["tmp"] / "a-empty").as_uri())
-    client.create_run(exp_id, tags={"g2.role": "parent", "study": "empty"})
+    client.create_run(exp_id, tags={TAG_ROLE: ROLE_PARENT, TAG_STUDY: "empty"})
     with pytest.raises(ReportError, match="no trial runs") as error:
         write_report(store["uri"], "empty", Path("/nonexistent"), experiment_name="lab/empty")
     assert "'lab/empty'" in str(error.value) and "Studies it holds: g2/early" in str(error.value)
 
 
 def test_redact_uri() -> None:
+    """The store URI as the report's README and errors print it (config's one redactor)."""
+
+    def redact_uri(uri: str) -> str:
+        return redact("uri", uri)
+
     assert (
         redact_uri("postgresql+psycopg://g2:s3cret@db:5432/mlflow")
         == "postgresql+psycopg://g2:***@db:5432/mlflow"

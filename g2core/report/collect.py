@@ -6,28 +6,36 @@ here knows about training or Optuna storage.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass, field
 
 import pandas as pd
 from mlflow import MlflowClient
 from mlflow.entities import Run
 
+from g2core.config import redact
+from g2core.names import (
+    ROLE_CHILD,
+    ROLE_PARENT,
+    TAG_FAILURE,
+    TAG_PARENT_RUN_ID,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_STUDY,
+    TAG_TRIAL,
+    TAG_VARIANT,
+    VAL,
+    metric_key,
+    strip_split,
+    study_experiment,
+    study_tag,
+)
+
 PAGE = 1000
-PARENT_TAG = "mlflow.parentRunId"
+DEFAULT_METRIC = metric_key(VAL, "abs_rel")  # the deciding metric of a parent without study.metric
 
 
 class ReportError(ValueError):
     """A report cannot be written: unknown study, empty study, unreadable store."""
-
-
-def redact_uri(uri: str) -> str:
-    """The store URI with any password (in the netloc or a query parameter) replaced by ***.
-
-    Textual on purpose: urlunsplit would turn `sqlite:////abs/path` into `sqlite://abs/path`.
-    """
-    uri = re.sub(r"(://[^/@:]*):[^/@]*@", r"\1:***@", uri)
-    return re.sub(r"([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*", r"\1***", uri, flags=re.IGNORECASE)
 
 
 @dataclass
@@ -50,7 +58,7 @@ class StudyInfo:
     @property
     def metric_name(self) -> str:
         """The deciding metric without its `val/` prefix: the key suffix of `best/*` and of the tables."""
-        return self.metric.split("/", 1)[-1]
+        return strip_split(self.metric)
 
     @property
     def lower_is_better(self) -> bool:
@@ -101,15 +109,21 @@ def _search_all(client: MlflowClient, experiment_id: str, filter_string: str) ->
             return runs
 
 
+def _tag_filter(tag: str, value: str) -> str:
+    """MLflow search filter on one tag; backquoted because g2 tags hold dots."""
+    return f"tags.`{tag}` = '{value}'"
+
+
 def _known_studies(client: MlflowClient) -> list[str]:
-    experiments = client.search_experiments(filter_string="name LIKE 'g2/%'", max_results=PAGE)
+    pattern = study_experiment("%")
+    experiments = client.search_experiments(filter_string=f"name LIKE '{pattern}'", max_results=PAGE)
     return sorted(e.name for e in experiments)
 
 
 def _not_found(client: MlflowClient, uri: str, what: str) -> ReportError:
     studies = _known_studies(client)
-    held = ", ".join(studies) if studies else "none (no experiment named g2/*)"
-    return ReportError(f"{what} in the MLflow store {redact_uri(uri)}. Studies it holds: {held}.")
+    held = ", ".join(studies) if studies else f"none (no experiment named {study_experiment('*')})"
+    return ReportError(f"{what} in the MLflow store {redact('uri', uri)}. Studies it holds: {held}.")
 
 
 def _child(run: Run) -> ChildRun:
@@ -118,10 +132,10 @@ def _child(run: Run) -> ChildRun:
         run_id=run.info.run_id,
         name=run.info.run_name or "",
         status=run.info.status,
-        variant=tags.get("variant", ""),
-        seed=_int_or_none(tags.get("seed")),
-        trial=_int_or_none(tags.get("trial")),
-        failure=tags.get("g2.failure", ""),
+        variant=tags.get(TAG_VARIANT, ""),
+        seed=_int_or_none(tags.get(TAG_SEED)),
+        trial=_int_or_none(tags.get(TAG_TRIAL)),
+        failure=tags.get(TAG_FAILURE, ""),
         start_time=int(run.info.start_time or 0),
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
@@ -138,8 +152,8 @@ def load_study(
     exp_id = experiment.experiment_id
     parents = [
         r
-        for r in _search_all(client, exp_id, "tags.`g2.role` = 'parent'")
-        if r.data.tags.get("study", study) == study
+        for r in _search_all(client, exp_id, _tag_filter(TAG_ROLE, ROLE_PARENT))
+        if r.data.tags.get(TAG_STUDY, study) == study
     ]
     # A study restarted without its parent may have made a second one: read the children of all of them,
     # take the settings of the newest (it carries the latest overrides).
@@ -149,7 +163,7 @@ def load_study(
         children_runs = [
             run
             for parent in parents
-            for run in _search_all(client, exp_id, f"tags.`{PARENT_TAG}` = '{parent.info.run_id}'")
+            for run in _search_all(client, exp_id, _tag_filter(TAG_PARENT_RUN_ID, parent.info.run_id))
         ]
         if len(parents) > 1:
             ids = ", ".join(p.info.run_id for p in parents)
@@ -157,8 +171,8 @@ def load_study(
     else:
         children_runs = [
             r
-            for r in _search_all(client, exp_id, "tags.`g2.role` = 'child'")
-            if r.data.tags.get("study") == study
+            for r in _search_all(client, exp_id, _tag_filter(TAG_ROLE, ROLE_CHILD))
+            if r.data.tags.get(TAG_STUDY) == study
         ]
     children = sorted((_child(r) for r in children_runs), key=lambda c: (c.start_time, c.run_id))
     if not children:
@@ -176,29 +190,31 @@ def _study_info(
         [] if parent is not None else ["No parent run found: study settings inferred from the child runs."]
     )
     seen_variants = sorted({c.variant for c in children if c.variant})
-    variants = _split(tags.get("study.variants")) or seen_variants
+    variants = _split(tags.get(study_tag("variants"))) or seen_variants
     extra = [v for v in seen_variants if v not in variants]
-    if extra and tags.get("study.kind", "ablation") != "search":
-        notes.append(f"Child runs of variants not in study.variants: {', '.join(extra)} (shown last).")
+    if extra and tags.get(study_tag("kind"), "ablation") != "search":
+        notes.append(
+            f"Child runs of variants not in {study_tag('variants')}: {', '.join(extra)} (shown last)."
+        )
         variants = variants + extra
-    seeds = [s for s in (_int_or_none(x) for x in _split(tags.get("study.seeds"))) if s is not None]
+    seeds = [s for s in (_int_or_none(x) for x in _split(tags.get(study_tag("seeds")))) if s is not None]
     if not seeds:
         seeds = sorted({c.seed for c in children if c.seed is not None})
-    direction = tags.get("study.direction", "minimize")
+    direction = tags.get(study_tag("direction"), "minimize")
     if direction not in ("minimize", "maximize"):
-        notes.append(f"Unknown study.direction {direction!r}: taken as minimize.")
+        notes.append(f"Unknown {study_tag('direction')} {direction!r}: taken as minimize.")
         direction = "minimize"
     return StudyInfo(
         name=study,
         experiment_name=experiment_name,
         experiment_id=exp_id,
-        kind=tags.get("study.kind", "ablation") or "ablation",
-        metric=tags.get("study.metric", "val/abs_rel") or "val/abs_rel",
+        kind=tags.get(study_tag("kind"), "ablation") or "ablation",
+        metric=tags.get(study_tag("metric"), DEFAULT_METRIC) or DEFAULT_METRIC,
         direction=direction,
-        baseline=tags.get("study.baseline", ""),
+        baseline=tags.get(study_tag("baseline"), ""),
         variants=variants,
         seeds=seeds,
-        status=tags.get("study.status", "unknown") or "unknown",
+        status=tags.get(study_tag("status"), "unknown") or "unknown",
         parent_run_id=parent.info.run_id if parent is not None else None,
         notes=notes,
     )

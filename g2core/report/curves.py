@@ -5,6 +5,8 @@ from __future__ import annotations
 import pandas as pd
 from mlflow import MlflowClient
 
+from g2core.names import TRAIN, VAL_EPOCH_KEY, term_key
+
 from .collect import metric_history
 
 CURVE_COLUMNS = ["group", "run_id", "key", "x", "value"]
@@ -15,7 +17,7 @@ def train_curves(client: MlflowClient, runs: pd.DataFrame, terms: list[str]) -> 
     frames = []
     for run in runs.itertuples(index=False):
         for term in terms:
-            history = metric_history(client, run.run_id, f"train/loss_{term}")
+            history = metric_history(client, run.run_id, term_key(TRAIN, term))
             if not history.empty:
                 frames.append(_long(run.group, run.run_id, term, history.index, history.to_numpy()))
     return _concat(frames)
@@ -28,7 +30,7 @@ def val_curves(client: MlflowClient, runs: pd.DataFrame, keys: list[str]) -> pd.
     """
     frames = []
     for run in runs.itertuples(index=False):
-        epochs = metric_history(client, run.run_id, "val/epoch")
+        epochs = metric_history(client, run.run_id, VAL_EPOCH_KEY)
         for key in keys:
             history = metric_history(client, run.run_id, key)
             if history.empty:

@@ -18,11 +18,12 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from g2core.names import metric_spec
+
 from .curves import band
 from .fmt import sig
 from .samples import Samples
 from .stats import Summary
-from .vocab import metric_spec
 
 STYLE = {
     "svg.hashsalt": "g2-report",  # fixed ids where a backend would draw random ones

@@ -1,10 +1,17 @@
-"""The report's prose: study facts, the verdict, the notes under each table, and what is missing."""
+"""The report's README: study facts, the verdict, the tables with their notes, figures and what is missing."""
 
 from __future__ import annotations
 
-from .collect import ChildRun, StudyInfo, redact_uri
+from pathlib import Path
+
+from g2core.config import redact
+from g2core.names import BEST, REF, TAG_FAILURE, metric_key, study_tag, term_name
+
+from .collect import ChildRun, StudyInfo
+from .columns import Columns
 from .fmt import mean_std, p_text, pct, sig
 from .stats import ALPHA, TEST_NAME, Comparison, Summary, compare, rank_groups
+from .tables import Table, to_markdown, weights_by_group
 
 FAILED = ("FAILED", "KILLED")
 RUNNING = ("RUNNING", "SCHEDULED")
@@ -22,7 +29,7 @@ def study_section(info: StudyInfo, uri: str) -> str:
         f"- **study status**: {info.status}",
         f"- **MLflow experiment**: `{info.experiment_name}` (id {info.experiment_id})",
         f"- **parent run**: `{info.parent_run_id or '(none)'}`",
-        f"- **tracking store**: `{redact_uri(uri)}`",
+        f"- **tracking store**: `{redact('uri', uri)}`",
     ]
     return "\n".join(lines) + "\n"
 
@@ -82,8 +89,8 @@ def verdict(info: StudyInfo, summary: Summary, weights: dict[str, dict[str, floa
 
 def reference_note(info: StudyInfo, children: list[ChildRun]) -> str:
     """What a model that learned nothing scores (the trainer's `ref/*` metrics), to read the table against."""
-    keys = dict.fromkeys([info.metric_name, "abs_rel", "delta1"])
-    scores = {k: [c.metrics[f"ref/{k}"] for c in children if f"ref/{k}" in c.metrics] for k in keys}
+    keys = {k: metric_key(REF, k) for k in dict.fromkeys([info.metric_name, "abs_rel", "delta1"])}
+    scores = {k: [c.metrics[key] for c in children if key in c.metrics] for k, key in keys.items()}
     if not all(scores.values()):
         return ""
     text = ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in scores.items())
@@ -96,12 +103,13 @@ def reference_note(info: StudyInfo, children: list[ChildRun]) -> str:
 def results_note(info: StudyInfo, summary: Summary, has_terms: bool) -> str:
     lines = [
         f"Cells: mean ± sample std (ddof=1) over seeds, n = runs counted; values at each run's best checkpoint "
-        f"by `{info.metric}` (the `best/*` metrics). ↓ lower is better, ↑ higher is better; "
+        f"by `{info.metric}` (the `{metric_key(BEST, '*')}` metrics). ↓ lower is better, ↑ higher is better; "
         "**bold**: best mean of the column.",
     ]
     if has_terms:
         lines.append(
-            "`loss_<term>`: the term's training loss at the last logged step (blank: the variant does not use it)."
+            f"`{term_name('<term>')}`: the term's training loss at the last logged step "
+            "(blank: the variant does not use it)."
         )
     partial = int(summary.partial.sum())
     if partial:
@@ -121,7 +129,7 @@ def baseline_note() -> str:
 
 
 def _first_line(text: str, limit: int = 200) -> str:
-    line = (text or "").strip().splitlines()[0] if (text or "").strip() else "(no g2.failure tag)"
+    line = (text or "").strip().splitlines()[0] if (text or "").strip() else f"(no {TAG_FAILURE} tag)"
     line = line.replace("|", "\\|")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
@@ -144,7 +152,8 @@ def missing_section(info: StudyInfo, children: list[ChildRun], no_values: list[C
     running = sorted((c for c in children if c.status in RUNNING), key=key)
     out: list[str] = []
     if info.status == "running":
-        out += ["The study is still running (`study.status=running`): these results are provisional.", ""]
+        status = f"`{study_tag('status')}=running`"
+        out += [f"The study is still running ({status}): these results are provisional.", ""]
     if failed:
         out += [
             "**Failed or stopped runs** (FAILED; KILLED: pruned or interrupted)",
@@ -186,3 +195,49 @@ def missing_section(info: StudyInfo, children: list[ChildRun], no_values: list[C
     if not out:
         return "Nothing missing: every expected run finished.\n"
     return "\n".join(out)
+
+
+CAPTIONS = {
+    "metrics.png": "Metrics at the best checkpoint: mean over seeds, whiskers ± std.",
+    "train_curves.png": "Training loss per term: mean over seeds, band min-max.",
+    "val_curves.png": "Validation curves of the deciding metric and δ1: mean over seeds, band min-max.",
+    "qualitative.png": "The same validation images for every variant (first seed), one depth colour scale.",
+    "search_history.png": "Objective of each trial and the best so far.",
+    "search_importance.png": "Parameter importances (Optuna fANOVA, rebuilt from the MLflow runs).",
+    "search_parallel.png": "Loss weights of each trial, coloured by the objective.",
+}
+
+
+def readme(
+    title: str,
+    uri: str,
+    info: StudyInfo,
+    summary: Summary,
+    columns: Columns,
+    tables: list[Table],
+    children: list[ChildRun],
+    no_values: list[ChildRun],
+    drawn: list[Path],
+    notes: list[str],
+) -> str:
+    """The README.md of a report: tables[0] is the results table, tables[1] (if any) the baseline one."""
+    parts = [f"# {title}\n", study_section(info, uri), "## Verdict\n"]
+    parts.append(verdict(info, summary, weights_by_group(summary)))
+    parts += [
+        "## Results\n",
+        to_markdown(tables[0]),
+        results_note(info, summary, bool(columns.terms)),
+        reference_note(info, children),
+    ]
+    if len(tables) > 1:
+        parts += [f"## Against the baseline ({info.baseline})\n", to_markdown(tables[1]), baseline_note()]
+    parts.append(
+        "Files: [table.csv](table.csv) (unrounded), [table.tex](table.tex) (booktabs), [table.html](table.html).\n"
+    )
+    if drawn:
+        parts.append("## Figures\n")
+        parts += [f"![{p.stem}]({p.name})\n\n{CAPTIONS.get(p.name, '')}\n" for p in drawn]
+    parts += ["## Missing / failed\n", missing_section(info, children, no_values)]
+    if notes:
+        parts += ["## Notes\n", "\n".join(f"- {n}" for n in notes) + "\n"]
+    return "\n".join(parts)

@@ -16,9 +16,42 @@ import pandas as pd
 from matplotlib.colors import Normalize
 from matplotlib.ticker import MaxNLocator
 
+from g2core.names import weight_param
+
+from .collect import StudyInfo
+from .columns import Columns, weight_column
 from .figures import axis_label, figure, save
 from .fmt import sig
 from .stats import Summary
+
+
+def draw_search_figures(
+    info: StudyInfo, summary: Summary, columns: Columns, out_dir: Path, notes: list[str]
+) -> list[Path]:
+    """History, importances and parallel coordinates of a search; a note for each one it cannot draw."""
+    metric, lower = info.metric_name, info.lower_is_better
+    trials = trial_frame(summary, metric, columns.weights)
+    if trials.empty:
+        notes.append("No finished trial with a trial number: search figures skipped.")
+        return []
+    drawn = [history_figure(trials, info.metric, lower, out_dir / "search_history.png")]
+    if len(trials) < 2:
+        notes.append("Fewer than 2 finished trials: search_importance.png skipped.")
+    else:
+        try:
+            found = importances(trials, columns.weights, lower)
+        except (RuntimeError, ValueError) as error:  # fANOVA on degenerate data: a note, not a crash
+            found = {}
+            notes.append(f"Parameter importances failed ({error}).")
+        if found:
+            drawn.append(importance_figure(found, info.metric, out_dir / "search_importance.png"))
+        else:
+            notes.append("No loss weight varies across finished trials: search_importance.png skipped.")
+    if columns.weights:
+        drawn.append(
+            parallel_figure(trials, columns.weights, info.metric, lower, out_dir / "search_parallel.png")
+        )
+    return drawn
 
 
 def trial_frame(summary: Summary, metric: str, weights: list[str]) -> pd.DataFrame:
@@ -37,7 +70,7 @@ def trial_frame(summary: Summary, metric: str, weights: list[str]) -> pd.DataFra
             {
                 "trial": int(trial),
                 "objective": float(objective),
-                **{w: firsts.loc[group, f"w_{w}"] for w in weights},
+                **{w: firsts.loc[group, weight_column(w)] for w in weights},
             }
         )
     return pd.DataFrame(rows, columns=["trial", "objective", *weights]).sort_values(
@@ -97,7 +130,7 @@ def importance_figure(values: dict[str, float], metric: str, path: Path) -> Path
     names = sorted(values, key=lambda k: (values[k], k))
     with figure(6.5, 0.5 * len(names) + 1.8) as fig:
         ax = fig.subplots()
-        bars = ax.barh([f"loss.weights.{n}" for n in names], [values[n] for n in names], color="tab:blue")
+        bars = ax.barh([weight_param(n) for n in names], [values[n] for n in names], color="tab:blue")
         for bar, name in zip(bars, names, strict=True):
             ax.annotate(
                 sig(values[name], 2),
@@ -118,7 +151,7 @@ def parallel_figure(
     trials: pd.DataFrame, weights: list[str], metric: str, lower_is_better: bool, path: Path
 ) -> Path:
     """One line per trial across the weight axes and the objective, coloured by the objective."""
-    axes_names = [f"w_{w}" for w in weights] + [metric]
+    axes_names = [weight_column(w) for w in weights] + [metric]
     data = trials[weights + ["objective"]].to_numpy(dtype=float)
     low, high = np.nanmin(data, axis=0), np.nanmax(data, axis=0)
     span = np.where(high > low, high - low, 1.0)

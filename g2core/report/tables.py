@@ -11,10 +11,12 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
+from g2core.names import LOSS_TERMS, metric_spec
+
 from .collect import StudyInfo
+from .columns import Columns, weight_column
 from .fmt import mean_std, p_text, pct, sig
 from .stats import Comparison, Summary, best_groups
-from .vocab import LOSS_TERMS, metric_spec, term_column
 
 
 @dataclass
@@ -31,34 +33,6 @@ class Table:
     rows: list[list[Cell]] = field(default_factory=list)
 
 
-@dataclass
-class Columns:
-    """What the main table shows: metric columns, loss-term columns, search weight columns."""
-
-    metrics: list[str]
-    terms: list[str]  # loss-term columns (`loss_<term>`) that some run logged
-    weights: list[str]  # search: terms whose weight is a column
-
-    @property
-    def values(self) -> list[str]:
-        return self.metrics + self.terms
-
-
-def choose_columns(info: StudyInfo, values: pd.DataFrame, metrics: list[str]) -> Columns:
-    terms = [
-        term_column(t)
-        for t in LOSS_TERMS
-        if term_column(t) in values and values[term_column(t)].notna().any()
-    ]
-    weights: list[str] = []
-    if info.is_search and not values.empty:
-        # The flattened config logs every weight; the columns worth showing are those the search varied.
-        logged = [t for t in LOSS_TERMS if values[f"w_{t}"].notna().any()]
-        weights = [t for t in logged if values[f"w_{t}"].nunique(dropna=True) > 1]
-        weights = weights or [t for t in logged if (values[f"w_{t}"].fillna(0) != 0).any()]
-    return Columns(metrics=metrics, terms=terms, weights=weights)
-
-
 def header_label(column: str, lower_is_better: bool) -> str:
     return f"{column} {'↓' if lower_is_better else '↑'}"
 
@@ -68,7 +42,7 @@ def main_table(info: StudyInfo, summary: Summary, columns: Columns) -> Table:
     first = "trial" if info.is_search else "variant"
     directions = {c: metric_spec(c, info.lower_is_better).lower_is_better for c in columns.metrics}
     directions.update({c: True for c in columns.terms})
-    header = [first] + [f"w_{t}" for t in columns.weights] + ["n"]
+    header = [first] + [weight_column(t) for t in columns.weights] + ["n"]
     header += [header_label(c, directions[c]) for c in columns.values]
     title = (
         f"{info.name}: mean ± std over seeds at the best checkpoint by {info.metric} "
@@ -99,8 +73,8 @@ def weights_by_group(summary: Summary) -> dict[str, dict[str, float]]:
     if summary.values.empty:
         return {}
     first_rows = summary.values.drop_duplicates("group", keep="first").set_index("group")
-    weight_cols = [c for c in first_rows.columns if c.startswith("w_")]
-    return {g: {c[2:]: float(first_rows.loc[g, c]) for c in weight_cols} for g in first_rows.index}
+    terms = [t for t in LOSS_TERMS if weight_column(t) in first_rows.columns]
+    return {g: {t: float(first_rows.loc[g, weight_column(t)]) for t in terms} for g in first_rows.index}
 
 
 def baseline_table(
@@ -248,7 +222,7 @@ def to_csv(
     records = []
     for group in summary.groups:
         record: dict[str, object] = {first: group}
-        record.update({f"w_{t}": weights.get(group, {}).get(t) for t in columns.weights})
+        record.update({weight_column(t): weights.get(group, {}).get(t) for t in columns.weights})
         record.update(n=summary.runs(group), n_partial=int(summary.partial[group]))
         for c in columns.values:
             record[f"{c}_mean"] = summary.mean.loc[group, c]

@@ -8,8 +8,10 @@ from collections import defaultdict
 import pandas as pd
 from mlflow import MlflowClient
 
+from g2core.names import BEST, LOSS_TERMS, TRAIN, VAL, metric_key, term_key, term_name, weight_param
+
 from .collect import ChildRun, StudyInfo, metric_history
-from .vocab import LOSS_TERMS, TABLE_METRICS, term_column
+from .columns import value_columns, weight_column
 
 # A finished run beats a running one, which beats a failed one, when a (variant, seed) has several
 # (a retried trial leaves its failed attempt behind).
@@ -42,17 +44,9 @@ def select_runs(info: StudyInfo, children: list[ChildRun]) -> list[ChildRun]:
     return sorted(chosen, key=lambda c: (order.get(c.variant, len(order)), c.variant, c.seed or 0))
 
 
-def value_columns(info: StudyInfo) -> list[str]:
-    """Metric columns: the table's metrics, with a custom deciding metric put first."""
-    metrics = list(TABLE_METRICS)
-    if info.metric_name not in metrics:
-        metrics.insert(0, info.metric_name)
-    return metrics
-
-
 def weight_value(run: ChildRun, term: str) -> float:
     try:
-        return float(run.params.get(f"loss.weights.{term}", "nan"))
+        return float(run.params.get(weight_param(term), "nan"))
     except ValueError:
         return math.nan
 
@@ -87,8 +81,8 @@ def run_values(
             "partial": False,
             "best_step": math.nan,
         }
-        if f"best/{info.metric_name}" in run.metrics:
-            row.update({m: run.metrics.get(f"best/{m}", math.nan) for m in metrics})
+        if metric_key(BEST, info.metric_name) in run.metrics:
+            row.update({m: run.metrics.get(metric_key(BEST, m), math.nan) for m in metrics})
         else:
             history = metric_history(client, run.run_id, info.metric)
             if history.dropna().empty:
@@ -97,13 +91,12 @@ def run_values(
             step = _best_step(history, info.lower_is_better)
             row.update(partial=True, best_step=step)
             for m in metrics:
-                values = (
-                    history if f"val/{m}" == info.metric else metric_history(client, run.run_id, f"val/{m}")
-                )
+                key = metric_key(VAL, m)
+                values = history if key == info.metric else metric_history(client, run.run_id, key)
                 row[m] = float(values.get(step, math.nan))
         for term in LOSS_TERMS:
-            row[term_column(term)] = run.metrics.get(f"train/loss_{term}", math.nan)
+            row[term_name(term)] = run.metrics.get(term_key(TRAIN, term), math.nan)
         if info.is_search:
-            row.update({f"w_{term}": weight_value(run, term) for term in LOSS_TERMS})
+            row.update({weight_column(term): weight_value(run, term) for term in LOSS_TERMS})
         rows.append(row)
     return pd.DataFrame(rows), without
