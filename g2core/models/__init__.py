@@ -5,7 +5,14 @@ Every model maps [B, in_channels, H, W] to a depth map [B, 1, H, W] and has `siz
 """
 
 from ._common import check_input_size, param_count
-from ._registry import build_model, list_models, register_model
+from ._registry import (
+    build_model,
+    input_multiple,
+    list_models,
+    model_params,
+    register_model,
+    register_size_rule,
+)
 
 # Importing the architecture modules registers their constructors.
 from .g2_official import G2Official, load_official_state_dict
@@ -16,8 +23,11 @@ __all__ = [
     "G2UNet",
     "build_model",
     "check_input_size",
+    "input_multiple",
     "list_models",
     "load_official_state_dict",
+    "model_params",
     "param_count",
     "register_model",
+    "register_size_rule",
 ]

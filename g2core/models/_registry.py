@@ -6,6 +6,7 @@ constructor's function name is the name configs use (`model.name`).
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Callable
 from typing import TypeVar
 
@@ -15,6 +16,8 @@ ModelFn = TypeVar("ModelFn", bound=Callable[..., nn.Module])
 
 # The only global state of the package: name -> constructor.
 _MODEL_REGISTRY: dict[str, Callable[..., nn.Module]] = {}
+# name -> the model's input size rule: a pure function of the constructor's arguments (config checks use it).
+_SIZE_RULES: dict[str, Callable[..., int]] = {}
 
 
 def register_model(fn: ModelFn) -> ModelFn:
@@ -39,3 +42,23 @@ def build_model(name: str, **kwargs: object) -> nn.Module:
             "(set model.name to one of them)"
         )
     return _MODEL_REGISTRY[name](**kwargs)
+
+
+def register_size_rule(name: str) -> Callable[[Callable[..., int]], Callable[..., int]]:
+    """Register what H and W of model `name` must be multiples of, computed from its arguments alone."""
+
+    def register(rule: Callable[..., int]) -> Callable[..., int]:
+        _SIZE_RULES[name] = rule
+        return rule
+
+    return register
+
+
+def model_params(name: str) -> list[str]:
+    """The keyword arguments `build_model(name, ...)` takes: the keys its `model` config may hold."""
+    return list(inspect.signature(_MODEL_REGISTRY[name]).parameters)
+
+
+def input_multiple(name: str, **kwargs: object) -> int:
+    """H and W must be multiples of this for `build_model(name, **kwargs)`; checks the arguments, builds nothing."""
+    return _SIZE_RULES[name](**kwargs)

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from ._common import check_in_channels, check_input
-from ._registry import register_model
+from ._registry import register_model, register_size_rule
 
 # Channels from the outermost level (full resolution) to the innermost (1/64 resolution).
 OFFICIAL_WIDTHS = (64, 128, 256, 512, 512, 512, 512)
@@ -96,10 +96,9 @@ class G2Official(nn.Module):
 
     def __init__(self, in_channels: int = 5) -> None:
         super().__init__()
-        check_in_channels(in_channels, self.model_name)
+        self.size_multiple = size_multiple(in_channels)
         self.in_channels = in_channels
         widths = OFFICIAL_WIDTHS
-        self.size_multiple = 2 ** (len(widths) - 1)
         # Build from the innermost level outwards; each level wraps the previous one.
         level: Level | None = None
         for outer, inner in reversed(list(zip(widths[:-1], widths[1:], strict=True))):
@@ -179,6 +178,13 @@ def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, object])
             + ". Is it a checkpoint of another architecture (e.g. a two-branch variant)?"
         )
     model.load_state_dict(incoming, strict=True)
+
+
+@register_size_rule("g2_official")
+def size_multiple(in_channels: int = 5) -> int:
+    """Checks the arguments; one stride-2 conv per level below the stem: 64."""
+    check_in_channels(in_channels, G2Official.model_name)
+    return 2 ** (len(OFFICIAL_WIDTHS) - 1)
 
 
 @register_model

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ._common import check_in_channels, check_input
-from ._registry import register_model
+from ._registry import register_model, register_size_rule
 
 
 class LayerNorm2d(nn.LayerNorm):
@@ -76,12 +76,10 @@ class G2UNet(nn.Module):
 
     def __init__(self, levels: int = 7, features: int = 64, in_channels: int = 5) -> None:
         super().__init__()
-        _validate(levels, features)
-        check_in_channels(in_channels, self.model_name)
+        self.size_multiple = size_multiple(levels, features, in_channels)
         self.in_channels = in_channels
         self.levels = levels
         self.features = features
-        self.size_multiple = 2 ** (levels - 1)  # one stride-2 conv per level below the first
         widths = [min(features * 2**i, features * 8) for i in range(levels)]
         self.widths = widths
 
@@ -131,6 +129,14 @@ def _validate(levels: int, features: int) -> None:
         raise ValueError(f"g2_unet: model.levels must be an integer >= 2, got {levels!r}")
     if isinstance(features, bool) or not isinstance(features, int) or features < 1:
         raise ValueError(f"g2_unet: model.features must be an integer >= 1, got {features!r}")
+
+
+@register_size_rule("g2_unet")
+def size_multiple(levels: int = 7, features: int = 64, in_channels: int = 5) -> int:
+    """Checks the arguments; one stride-2 conv per level below the first."""
+    _validate(levels, features)
+    check_in_channels(in_channels, G2UNet.model_name)
+    return 2 ** (levels - 1)
 
 
 @register_model
