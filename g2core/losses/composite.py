@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Mapping
 from functools import partial
-from numbers import Real
 
 import torch
 from torch import Tensor, nn
 
-from ._masked import check_variant
+from g2core.names import ADEPTH_MASKS, LOSS_TERMS
+from g2core.schema import check_loss
+
 from .g2 import adepth, rdepth, rgrad
 from .midas import gm, ssi
 from .silog import silog
 
-TERMS: tuple[str, ...] = ("adepth", "rdepth", "rgrad", "ssi", "gm", "silog")
-ADEPTH_MASKS: tuple[str, ...] = ("gt", "sparse")
+TERMS = LOSS_TERMS
+__all__ = ["ADEPTH_MASKS", "TERMS", "CompositeLoss", "build_loss"]
 
 TermFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
@@ -32,34 +32,6 @@ def _term_functions(variant: str) -> dict[str, TermFn]:
     }
 
 
-def _validated_weights(weights: Mapping[str, float]) -> dict[str, float]:
-    if not isinstance(weights, Mapping):
-        raise ValueError(
-            f"loss.weights: expected a mapping term -> weight, got {type(weights).__name__}; "
-            f"known terms: {', '.join(TERMS)}"
-        )
-    checked: dict[str, float] = {}
-    for term, weight in weights.items():
-        key = f"loss.weights.{term}"
-        if term not in TERMS:
-            raise ValueError(f"{key}: unknown loss term {term!r}; known terms: {', '.join(TERMS)}")
-        # bool is a Real in Python, but `adepth: true` is a config mistake, not a weight of 1.
-        if isinstance(weight, bool) or not isinstance(weight, Real):
-            raise ValueError(f"{key}: weight must be a number, got {weight!r}")
-        value = float(weight)
-        if not math.isfinite(value):
-            raise ValueError(f"{key}: weight must be finite, got {weight!r}")
-        if value < 0:
-            raise ValueError(f"{key}: weight must be >= 0, got {weight!r}")
-        checked[term] = value
-    if not any(value > 0 for value in checked.values()):
-        raise ValueError(
-            f"loss.weights: every weight is zero (or none given): {dict(weights)!r}; "
-            f"give at least one of {', '.join(TERMS)} a positive weight"
-        )
-    return checked
-
-
 class CompositeLoss(nn.Module):
     """total = sum_i w_i * term_i over the terms with a non-zero weight.
 
@@ -70,12 +42,8 @@ class CompositeLoss(nn.Module):
 
     def __init__(self, weights: Mapping[str, float], variant: str = "seed", adepth_mask: str = "gt") -> None:
         super().__init__()
-        self.weights = _validated_weights(weights)
-        check_variant(variant)
-        if adepth_mask not in ADEPTH_MASKS:
-            raise ValueError(
-                f"loss.adepth_mask: unknown mask {adepth_mask!r}; choose one of {', '.join(ADEPTH_MASKS)}"
-            )
+        # The same check as a run's config gets (g2core.schema), for callers that build a loss directly.
+        self.weights = check_loss(weights, variant, adepth_mask)
         self.variant = variant
         self.adepth_mask = adepth_mask
         # Kept in TERMS order so that logs and reports list terms the same way for every run.

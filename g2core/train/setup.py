@@ -10,6 +10,8 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig
 
+from g2core.schema import OptimConfig
+
 
 @dataclass(frozen=True)
 class Dist:
@@ -28,16 +30,14 @@ class Dist:
 
 
 def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
-    """Join the process group when launched by torchrun (nccl on GPU, gloo on CPU)."""
+    """Join the process group when launched by torchrun (nccl on GPU, gloo on CPU).
+
+    `device_pref` is a validated trainer.device (g2core.schema.check_device refused cuda without a GPU).
+    """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    want_cuda = device_pref.startswith("cuda") or (device_pref == "auto" and torch.cuda.is_available())
-    if want_cuda and not torch.cuda.is_available():
-        raise RuntimeError(
-            f"trainer.device={device_pref}: CUDA is not available on this machine; use trainer.device=cpu"
-        )
-    if want_cuda:
+    if device_pref.startswith("cuda") or (device_pref == "auto" and torch.cuda.is_available()):
         index = local if world > 1 else (int(device_pref.split(":")[1]) if ":" in device_pref else 0)
         device = torch.device("cuda", index)
         torch.cuda.set_device(device)
@@ -55,7 +55,7 @@ def build_optimizer(model: torch.nn.Module, optim: DictConfig, device: torch.dev
             continue
         # Norm weights, biases and ReZero alphas are 0/1-dim: decaying them only fights the architecture.
         (no_decay if param.ndim < 2 else decay).append(param)
-    if optim.name == "adamw" and optim.get("no_decay_norm_and_bias", True):
+    if optim.name == "adamw" and optim.get("no_decay_norm_and_bias", OptimConfig.no_decay_norm_and_bias):
         groups = [
             {"params": decay, "weight_decay": optim.weight_decay},
             {"params": no_decay, "weight_decay": 0.0},
@@ -92,8 +92,7 @@ def build_scheduler(
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+    """The autocast dtype of a validated trainer.precision (fp16 was refused without a GPU)."""
     if precision == "fp32":
         return None
-    if precision == "fp16" and device.type != "cuda":
-        raise RuntimeError("trainer.precision=fp16 needs a GPU; use bf16 or fp32 on CPU")
     return torch.bfloat16 if precision == "bf16" else torch.float16
