@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
 from g2core.config import ConfigError, conf_dirs, validate_name
+from g2core.schema import check_keys
 
 
 def available(group: str) -> list[str]:
@@ -19,18 +20,21 @@ def available(group: str) -> list[str]:
 
 @dataclass(frozen=True)
 class StudySpec:
+    """The study schema: every key a `conf/study/*.yaml` may hold, with the default a study leaves out."""
+
     name: str
-    kind: str  # ablation | search
-    variants: tuple[str, ...]
-    seeds: tuple[int, ...]
-    baseline: str
-    metric: str
-    direction: str  # minimize | maximize
+    kind: str = "ablation"  # ablation | search
+    variants: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+    baseline: str = ""  # "" = the first variant
+    metric: str = "val/abs_rel"
+    direction: str = "minimize"  # minimize | maximize
     overrides: tuple[str, ...] = ()
     workers: int = 1
     storage: str | None = None
     max_failures: int = 3
-    experiment: str = ""
+    experiment: str = ""  # "" = g2/<name>
+    base_variant: str = "baseline"  # search: the preset whose other settings every trial keeps
     n_trials: int = 0
     search_space: dict[str, tuple[float, float]] = field(default_factory=dict)
     pruner_warmup_epochs: int = 1
@@ -55,19 +59,26 @@ def search_key(params: dict[str, Any]) -> str:
     return "w-" + hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
+def _is_int(value: Any, minimum: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
+
+
 def load_spec(cfg: DictConfig) -> StudySpec:
-    """Read and check cfg.study; every error names the key to fix."""
+    """Read and check cfg.study against StudySpec; every error names the key to fix."""
     if "study" not in cfg or not isinstance(cfg.study, DictConfig):
         raise ConfigError(
             f"no study selected: pass +study=<name>; available: {', '.join(available('study'))}"
         )
-    s = cfg.study
+    schema = {f.name: f for f in fields(StudySpec)}
+    check_keys(cfg.study, list(schema), "study.")
+    s = {**{k: f.default for k, f in schema.items() if f.default is not MISSING}, "search_space": {}}
+    s.update(OmegaConf.to_container(cfg.study, resolve=True))
     name = validate_name(str(s.get("name", "")), "study.name")
-    kind = s.get("kind", "ablation")
+    kind = s["kind"]
     if kind not in ("ablation", "search"):
         raise ConfigError(f"study.kind={kind!r}: expected ablation or search")
     presets = available("experiment")
-    variants = tuple(str(v) for v in (s.get("variants") or ()))
+    variants = tuple(str(v) for v in (s["variants"] or ()))
     if kind == "ablation" and not variants:
         raise ConfigError(
             "study.variants: a study needs at least one variant (experiment preset); "
@@ -81,68 +92,57 @@ def load_spec(cfg: DictConfig) -> StudySpec:
             )
     if len(set(variants)) != len(variants):
         raise ConfigError(f"study.variants: {list(variants)} lists a variant twice")
-    seeds = tuple(s.get("seeds") or ())
-    if not seeds or not all(isinstance(x, int) and not isinstance(x, bool) and x >= 0 for x in seeds):
+    seeds = tuple(s["seeds"] or ())
+    if not seeds or not all(_is_int(x, 0) for x in seeds):
         raise ConfigError(
             f"study.seeds={list(seeds)}: expected a non-empty list of integers >= 0, e.g. [0,1]"
         )
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"study.seeds={list(seeds)}: a seed is listed twice")
-    baseline = str(s.get("baseline") or (variants[0] if variants else ""))
+    baseline = str(s["baseline"] or (variants[0] if variants else ""))
     if kind == "ablation" and baseline not in variants:
         raise ConfigError(f"study.baseline={baseline!r}: must be one of study.variants {list(variants)}")
-    metric = str(s.get("metric", "val/abs_rel"))
-    if not metric.startswith("val/"):
-        raise ConfigError(f"study.metric={metric!r}: expected a validation metric such as val/abs_rel")
-    direction = s.get("direction", "minimize")
-    if direction not in ("minimize", "maximize"):
-        raise ConfigError(f"study.direction={direction!r}: expected minimize or maximize")
-    workers = s.get("workers", 1)
-    if not isinstance(workers, int) or isinstance(workers, bool) or workers < 1:
-        raise ConfigError(f"study.workers={workers!r}: expected an integer >= 1")
-    max_failures = s.get("max_failures", 3)
-    if not isinstance(max_failures, int) or max_failures < 0:
-        raise ConfigError(f"study.max_failures={max_failures!r}: expected an integer >= 0")
-    overrides = tuple(str(o) for o in (s.get("overrides") or ()))
+    if not str(s["metric"]).startswith("val/"):
+        raise ConfigError(f"study.metric={s['metric']!r}: expected a validation metric such as val/abs_rel")
+    if s["direction"] not in ("minimize", "maximize"):
+        raise ConfigError(f"study.direction={s['direction']!r}: expected minimize or maximize")
+    if not _is_int(s["workers"], 1):
+        raise ConfigError(f"study.workers={s['workers']!r}: expected an integer >= 1")
+    if not _is_int(s["max_failures"], 0):
+        raise ConfigError(f"study.max_failures={s['max_failures']!r}: expected an integer >= 0")
+    for key in ("pruner_warmup_epochs", "heartbeat_s", "grace_s"):
+        if isinstance(s[key], bool) or not isinstance(s[key], int | float) or s[key] < 0:
+            raise ConfigError(f"study.{key}={s[key]!r}: expected a number >= 0")
     space: dict[str, tuple[float, float]] = {}
-    n_trials = 0
     if kind == "search":
-        base = s.get("base_variant", "baseline")
-        if base not in presets:
-            raise ConfigError(f"study.base_variant={base!r}: unknown preset; available: {', '.join(presets)}")
-        variants = (str(base),)
-        baseline = ""
-        n_trials = s.get("n_trials", 0)
-        if not isinstance(n_trials, int) or n_trials < 1:
-            raise ConfigError(f"study.n_trials={n_trials!r}: a search needs an integer >= 1")
-        raw = OmegaConf.to_container(s.get("search_space") or {})
-        if not raw:
+        if s["base_variant"] not in presets:
+            raise ConfigError(
+                f"study.base_variant={s['base_variant']!r}: unknown preset; available: {', '.join(presets)}"
+            )
+        variants, baseline = (str(s["base_variant"]),), ""
+        if not _is_int(s["n_trials"], 1):
+            raise ConfigError(f"study.n_trials={s['n_trials']!r}: a search needs an integer >= 1")
+        if not s["search_space"]:
             raise ConfigError(
                 "study.search_space: a search needs ranges, e.g. {ssi: [0.05, 1.0], silog: [0.05, 1.0]}"
             )
-        for term, bounds in raw.items():
+        for term, bounds in s["search_space"].items():
             if not (isinstance(bounds, list) and len(bounds) == 2 and 0 <= bounds[0] < bounds[1]):
                 raise ConfigError(
                     f"study.search_space.{term}={bounds!r}: expected [low, high] with 0 <= low < high"
                 )
             space[str(term)] = (float(bounds[0]), float(bounds[1]))
-    storage = s.get("storage")
-    return StudySpec(
+    s.update(
         name=name,
-        kind=kind,
         variants=variants,
         seeds=seeds,
         baseline=baseline,
-        metric=metric,
-        direction=direction,
-        overrides=overrides,
-        workers=workers,
-        storage=str(storage) if storage else None,
-        max_failures=max_failures,
-        experiment=str(s.get("experiment") or f"g2/{name}"),
-        n_trials=n_trials,
+        overrides=tuple(str(o) for o in (s["overrides"] or ())),
+        storage=str(s["storage"]) if s["storage"] else None,
+        experiment=str(s["experiment"] or f"g2/{name}"),
+        n_trials=s["n_trials"] if kind == "search" else 0,
         search_space=space,
-        pruner_warmup_epochs=int(s.get("pruner_warmup_epochs", 1)),
-        heartbeat_s=float(s.get("heartbeat_s", 20.0)),
-        grace_s=float(s.get("grace_s", 120.0)),
+        heartbeat_s=float(s["heartbeat_s"]),
+        grace_s=float(s["grace_s"]),
     )
+    return StudySpec(**s)
