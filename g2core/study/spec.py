@@ -10,7 +10,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from g2core.config import ConfigError, conf_dirs, validate_name
+from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
+from g2core.names import LOSS_TERMS
 from g2core.schema import check_keys
 
 
@@ -127,6 +128,10 @@ def load_spec(cfg: DictConfig) -> StudySpec:
                 "study.search_space: a search needs ranges, e.g. {ssi: [0.05, 1.0], silog: [0.05, 1.0]}"
             )
         for term, bounds in s["search_space"].items():
+            if term not in LOSS_TERMS:
+                raise ConfigError(
+                    f"study.search_space.{term}: unknown loss term {term!r}; known terms: {', '.join(LOSS_TERMS)}"
+                )
             if not (isinstance(bounds, list) and len(bounds) == 2 and 0 <= bounds[0] < bounds[1]):
                 raise ConfigError(
                     f"study.search_space.{term}={bounds!r}: expected [low, high] with 0 <= low < high"
@@ -139,7 +144,7 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         baseline=baseline,
         overrides=tuple(str(o) for o in (s["overrides"] or ())),
         storage=str(s["storage"]) if s["storage"] else None,
-        experiment=str(s["experiment"] or f"g2/{name}"),
+        experiment=validate_experiment_name(str(s["experiment"] or f"g2/{name}"), "study.experiment"),
         n_trials=s["n_trials"] if kind == "search" else 0,
         search_space=space,
         heartbeat_s=float(s["heartbeat_s"]),
