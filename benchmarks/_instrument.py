@@ -1,9 +1,10 @@
-"""Clocks attached to a running g2core trainer from the outside (the library itself is not changed).
+"""Clocks attached to a running g2core trainer through its public hooks (`g2core.train.TrainHooks`).
 
-`StepClock` stamps the start of every training step: the trainer iterates its loader through tqdm, so a
-tqdm subclass that stamps each yielded batch sees exactly what the step loop does, progress bar included.
-`PhaseClock` wraps named functions of the trainer module (validation, checkpoints, run setup) for the
-duration of one run and adds up the seconds spent in each.
+`StepClock` stamps the start of every training step: `TrainHooks.on_batch` is called as each batch arrives,
+and the end of the step loop (`Phase.STEP_LOOP`) stamps once more, so the clock sees exactly what the step
+loop does, progress bar included. A hand-written loop stamps its batches with `StepClock.wrap`.
+`PhaseClock` is a `TrainHooks.phase`: it adds up the seconds the run spends in each named phase
+(validation, checkpoints, run setup, ...) under the label the benchmark reports it as.
 """
 
 from __future__ import annotations
@@ -12,12 +13,9 @@ import itertools
 import statistics
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import ExitStack, contextmanager
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
-from unittest import mock
-
-from tqdm.auto import tqdm
 
 
 class StepClock:
@@ -26,11 +24,15 @@ class StepClock:
     def __init__(self) -> None:
         self.stamps: list[float] = []
 
+    def stamp(self, *_: Any) -> None:
+        """A step starts now (usable as `TrainHooks.on_batch`)."""
+        self.stamps.append(time.perf_counter())
+
     def wrap(self, iterable: Iterable[Any]) -> Iterator[Any]:
         for item in iterable:
-            self.stamps.append(time.perf_counter())
+            self.stamp()
             yield item
-        self.stamps.append(time.perf_counter())
+        self.stamp()
 
     @property
     def steps(self) -> int:
@@ -51,15 +53,6 @@ class StepClock:
         """10th percentile of the intervals: what a step costs when nothing else takes the CPU."""
         return interval_quantile(self.stamps, 0.1)
 
-    def tqdm_class(self) -> type[tqdm]:
-        clock = self
-
-        class TimedTqdm(tqdm):  # type: ignore[misc, valid-type]
-            def __iter__(self) -> Iterator[Any]:
-                return clock.wrap(super().__iter__())
-
-        return TimedTqdm
-
 
 def interval_quantile(stamps: list[float], q: float) -> float:
     intervals = sorted(b - a for a, b in itertools.pairwise(stamps))
@@ -69,25 +62,25 @@ def interval_quantile(stamps: list[float], q: float) -> float:
 
 
 class PhaseClock:
-    """Seconds spent inside named module attributes (functions), summed per name."""
+    """Seconds spent in named phases, summed per label; a `TrainHooks.phase`.
 
-    def __init__(self) -> None:
+    labels: phase name -> the label it is reported as (phases without a label are not clocked);
+    end_of_steps: a StepClock stamped when `step_phase` ends (the end of the last step of an epoch).
+    """
+
+    def __init__(self, labels: dict[str, str], end_of_steps: StepClock, step_phase: str) -> None:
+        self.labels = labels
+        self.end_of_steps = end_of_steps
+        self.step_phase = step_phase
         self.seconds: dict[str, float] = defaultdict(float)
 
-    def _timed(self, name: str, fn: Callable[..., Any]) -> Callable[..., Any]:
-        def wrapper(*args: Any, **kwargs: Any) -> Any:
-            start = time.perf_counter()
-            try:
-                return fn(*args, **kwargs)
-            finally:
-                self.seconds[name] += time.perf_counter() - start
-
-        return wrapper
-
     @contextmanager
-    def patch(self, targets: dict[str, tuple[object, str]]) -> Iterator[PhaseClock]:
-        """targets: phase name -> (module or object, attribute); restored on exit."""
-        with ExitStack() as stack:
-            for name, (owner, attr) in targets.items():
-                stack.enter_context(mock.patch.object(owner, attr, self._timed(name, getattr(owner, attr))))
-            yield self
+    def phase(self, name: str) -> Iterator[None]:
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            if name == self.step_phase:
+                self.end_of_steps.stamp()
+            if name in self.labels:
+                self.seconds[self.labels[name]] += time.perf_counter() - start

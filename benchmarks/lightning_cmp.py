@@ -7,7 +7,7 @@ Adam with the trainer's own per-step LambdaLR, `Trainer(max_epochs=1, log_every_
 `MLFlowLogger` on a sqlite store, progress bar and checkpointing on, no validation loader.
 
 Measured on both sides the same way: the mean interval between the starts of consecutive training steps
-(n - 1 intervals of an n-step epoch; Lightning's `on_train_batch_start`, the trainer's tqdm iteration), so
+(n - 1 intervals of an n-step epoch; Lightning's `on_train_batch_start`, the trainer's `TrainHooks.on_batch`), so
 each interval holds one data fetch, one step and that side's per-step logging and progress bar.
 """
 

@@ -7,6 +7,8 @@ import os
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -14,8 +16,9 @@ import torch
 from mlflow import MlflowClient
 
 from g2core.config import ConfigError, compose, validate_train_config
+from g2core.names import ALIGN_CLAMPED, REF, VAL, metric_key
 from g2core.study.spec import available
-from g2core.train import default_run_dir, train
+from g2core.train import Phase, TrainHooks, default_run_dir, train
 from g2core.train.checkpoint import load
 from tests.conftest import REPO, tiny
 
@@ -97,6 +100,32 @@ def test_short_run_is_fully_tracked(root: Path) -> None:
     state = load(result.run_dir / "last.pt")  # weights_only load: plain data only
     assert state["mlflow_run_id"] == result.run_id and state["step"] == 8 and state["epoch"] == 1
     assert state["config"]["loss"]["weights"]["rgrad"] == 0.2
+
+
+def test_public_hooks_see_every_phase_and_every_step(root: Path) -> None:
+    entered: list[str] = []
+    batches: list[int] = []
+
+    @contextmanager
+    def phase(name: str) -> Iterator[None]:
+        entered.append(name)
+        yield
+
+    cfg = compose(tiny(root, "trainer.max_epochs=1"))
+    train(cfg, TrainHooks(phase=phase, on_batch=batches.append))
+    assert batches == [0, 1, 2, 3]  # 32 samples / batch 8, called before each step with the steps done
+    assert set(entered) == set(Phase)
+    assert entered.count(Phase.STEP_LOOP) == 1 and entered.count(Phase.CHECKPOINTS) == 2  # best.pt, last.pt
+
+
+def test_disparity_alignment_logs_the_clamped_share(root: Path) -> None:
+    cfg = compose(tiny(root, "trainer.align=scale_shift_disparity", "trainer.max_epochs=1"))
+    result = train(cfg)
+    _, run = only_run(root)
+    share = run.data.metrics[metric_key(VAL, ALIGN_CLAMPED)]
+    assert 0.0 <= share <= 1.0
+    assert ALIGN_CLAMPED not in result.best and math.isfinite(result.best["abs_rel"])
+    assert math.isfinite(run.data.metrics[metric_key(REF, "abs_rel")])
 
 
 def test_same_command_again_does_not_train_twice(root: Path) -> None:

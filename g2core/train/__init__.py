@@ -1,5 +1,6 @@
 """The trainer: one run of one model with one loss recipe (knows nothing of studies)."""
 
-from g2core.train.trainer import NonFiniteLoss, StopTraining, TrainHooks, TrainResult, default_run_dir, train
+from g2core.train.run import Phase, StopTraining, TrainHooks, default_run_dir
+from g2core.train.trainer import NonFiniteLoss, TrainResult, train
 
-__all__ = ["NonFiniteLoss", "StopTraining", "TrainHooks", "TrainResult", "default_run_dir", "train"]
+__all__ = ["NonFiniteLoss", "Phase", "StopTraining", "TrainHooks", "TrainResult", "default_run_dir", "train"]

@@ -3,22 +3,83 @@
 A checkpoint is written to a temporary file and renamed over `last.pt` (atomic on POSIX), and the
 previous `last.pt` is kept as `last.prev.pt`, so a torn or corrupt file never costs more than one
 interval: loading falls back to the previous good one with a warning.
+
+`RunState` is what a run carries from step to step; `last.pt` holds every part of it that the config
+cannot rebuild (weights, optimiser, schedule, grad scaler, RNG, counters, best so far), so resume is exact.
 """
 
 from __future__ import annotations
 
 import logging
 import os
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import torch
 
+from g2core.losses import CompositeLoss
+from g2core.metrics import DepthMetrics
+from g2core.names import BEST_CHECKPOINT, LAST_CHECKPOINT
+
 log = logging.getLogger(__name__)
 
-LAST = "last.pt"
+LAST = LAST_CHECKPOINT
 PREVIOUS = "last.prev.pt"
-BEST = "best.pt"
+BEST = BEST_CHECKPOINT
+
+
+@dataclass
+class RunState:
+    """One run's moving parts and counters. `model` is the bare module (its state_dict is what checkpoints
+    hold); `net` is what steps run through (the model, or its DDP / torch.compile wrapper)."""
+
+    model: torch.nn.Module
+    net: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    scheduler: torch.optim.lr_scheduler.LRScheduler
+    scaler: torch.amp.GradScaler
+    loss_fn: CompositeLoss
+    metrics: DepthMetrics
+    amp_dtype: torch.dtype | None
+    epoch: int = -1  # the epoch running, or the last one finished (-1: none yet)
+    step: int = 0  # optimiser steps taken
+    best_value: float | None = None  # trainer.best_metric at the best validation
+    best_epoch: int = -1
+    best: dict[str, float] = field(default_factory=dict)  # the metrics of the best validation
+    last: dict[str, float] = field(default_factory=dict)  # the last values logged
+
+    def restore(self, saved: dict[str, Any]) -> None:
+        """Continue from a `last.pt`: the next epoch is saved["epoch"] + 1."""
+        self.model.load_state_dict(saved["model"])
+        self.optimizer.load_state_dict(saved["optimizer"])
+        self.scheduler.load_state_dict(saved["scheduler"])
+        self.scaler.load_state_dict(saved["scaler"])
+        torch.set_rng_state(saved["torch_rng"])
+        self.epoch, self.step = saved["epoch"], saved["step"]
+        self.best_value, self.best_epoch, self.best = saved["best_value"], saved["best_epoch"], saved["best"]
+
+    def last_checkpoint(self, config: dict[str, Any], run_id: str, unsent: Any) -> dict[str, Any]:
+        """Contents of `last.pt` at the end of `epoch`."""
+        return {
+            "model": self.model.state_dict(),
+            "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(),
+            "scaler": self.scaler.state_dict(),
+            "torch_rng": torch.get_rng_state(),
+            "epoch": self.epoch,
+            "step": self.step,
+            "best_value": self.best_value,
+            "best_epoch": self.best_epoch,
+            "best": self.best,
+            "config": config,
+            "mlflow_run_id": run_id,
+            "unsent": unsent,  # what a tracking outage kept from the server
+        }
+
+    def best_checkpoint(self, config: dict[str, Any]) -> dict[str, Any]:
+        """Contents of `best.pt`: the weights of the best validation, for inference."""
+        return {"model": self.model.state_dict(), "epoch": self.epoch, "config": config}
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:

@@ -1,4 +1,5 @@
-"""Validation: losses and depth metrics over the validation set, and the sample images of an epoch."""
+"""Validation: losses and depth metrics over the validation set, the mean-depth reference, and the sample
+images of an epoch."""
 
 from __future__ import annotations
 
@@ -13,25 +14,30 @@ import torch.distributed as dist
 from g2core.data import model_input
 from g2core.losses import CompositeLoss
 from g2core.metrics import DepthMetrics
+from g2core.metrics.align import align_prediction
+from g2core.names import ALIGN_CLAMPED, LOSS, REF, SAMPLES_DIR, VAL, metric_key, term_key
+from g2core.sample_grid import (
+    Column,
+    as_nan_where_invalid,
+    depth_scale,
+    draw_sample_grid,
+    new_figure,
+    save_figure,
+)
+from g2core.train.checkpoint import RunState
+from g2core.train.run import Phase, RunContext
+
+SAMPLE_DPI = 80
 
 
-def align(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, mode: str) -> torch.Tensor:
-    """Align a relative prediction to the ground truth per image before metrics (MiDaS-style evaluation)."""
-    if mode == "none":
-        return pred
-    out = []
-    for p, g, m in zip(pred, gt, mask, strict=True):  # per image: B is small, pixels stay vectorised
-        if m.sum() < 2:
-            out.append(p)
-            continue
-        pv, gv = p[m], g[m]
-        if mode == "median":
-            out.append(p * (gv.median() / pv.median().clamp_min(1e-6)))
-        else:
-            a = torch.stack([pv, torch.ones_like(pv)], dim=1)
-            scale, shift = torch.linalg.lstsq(a, gv.unsqueeze(1)).solution.squeeze(1)
-            out.append(p * scale + shift)
-    return torch.stack(out)
+def align(
+    pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, metrics: DepthMetrics, mode: str
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(aligned prediction, clamped pixels, valid pixels) of a batch, fitted over exactly the pixels
+    ``metrics`` counts (see g2core.metrics.align)."""
+    valid = metrics.valid_pixels(gt, mask)
+    aligned, clamped = align_prediction(pred, gt, valid, mode, metrics.min_depth, metrics.max_depth)
+    return aligned, clamped.sum(), valid.sum()
 
 
 @torch.no_grad()
@@ -39,30 +45,28 @@ def mean_depth_reference(
     loader: torch.utils.data.DataLoader, metrics: DepthMetrics, *, device: torch.device, align_mode: str
 ) -> dict[str, float]:
     """What a model that learned nothing scores, keyed `ref/<metric>`: the validation set's mean depth
-    everywhere, aligned the way `trainer.align` aligns predictions (per image, median alignment makes it
-    the image's median depth and scale-and-shift alignment the image's mean depth). Labels only, no model.
+    everywhere, aligned exactly as `trainer.align` aligns predictions (per image, median alignment makes the
+    constant the image's median depth, scale_shift its mean depth, scale_shift_disparity its mean in
+    disparity). Labels only, no model.
     """
-    mean_depth = _mean_valid_depth(loader, device) if align_mode == "none" else None
+    mean_depth = _mean_valid_depth(loader, metrics, device) if align_mode == "none" else None
     metrics.reset()
     for batch in loader:
         depth, mask = batch["depth"].to(device), batch["mask"].to(device)
-        if mean_depth is not None:
-            const = torch.ones_like(depth) * mean_depth
-        else:  # a constant aligned per image is that image's median (mean) depth
-            per_image = [
-                d[m].median() if align_mode == "median" else d[m].mean()
-                for d, m in zip(depth, mask, strict=True)
-            ]
-            const = torch.ones_like(depth) * torch.stack(per_image).nan_to_num(0.0).view(-1, 1, 1, 1)
-        metrics.update(const, depth, mask)
-    return {f"ref/{k}": float(v) for k, v in metrics.compute().items()}
+        const = torch.ones_like(depth) if mean_depth is None else torch.ones_like(depth) * mean_depth
+        aligned, _, _ = align(const, depth, mask, metrics, align_mode)
+        metrics.update(aligned, depth, mask)
+    return {metric_key(REF, k): float(v) for k, v in metrics.compute().items()}
 
 
-def _mean_valid_depth(loader: torch.utils.data.DataLoader, device: torch.device) -> torch.Tensor:
-    total = torch.zeros(2, device=device)  # sum of valid depths, their count
+def _mean_valid_depth(
+    loader: torch.utils.data.DataLoader, metrics: DepthMetrics, device: torch.device
+) -> torch.Tensor:
+    total = torch.zeros(2, device=device)  # sum of the depths the metrics count, their count
     for batch in loader:
         depth, mask = batch["depth"].to(device), batch["mask"].to(device)
-        total += torch.stack([depth[mask].sum(), mask.sum().to(depth.dtype)])
+        valid = metrics.valid_pixels(depth, mask)
+        total += torch.stack([depth[valid].sum(), valid.sum().to(depth.dtype)])
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(total)
     return total[0] / total[1].clamp_min(1)
@@ -80,11 +84,13 @@ def evaluate(
     align_mode: str,
     amp_dtype: torch.dtype | None,
 ) -> dict[str, float]:
-    """Mean losses and the depth metrics over the loader (all ranks), as plain floats keyed `val/...`."""
+    """Mean losses and the depth metrics over the loader (all ranks), as plain floats keyed `val/...`; with
+    `scale_shift_disparity` also `val/align_clamped`, the share of evaluated pixels the alignment clamped."""
     model.eval()
     metrics.reset()
     terms = loss_fn.active_terms
     sums = torch.zeros(len(terms) + 2, device=device)  # total, each term, image count
+    pixels = torch.zeros(2, dtype=torch.int64, device=device)  # clamped by the alignment, evaluated
     for batch in loader:
         batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
         autocast = torch.autocast(device.type, amp_dtype) if amp_dtype else nullcontext()
@@ -96,14 +102,20 @@ def evaluate(
         sums += torch.stack(
             [total * n, *(values[t] * n for t in terms), torch.tensor(float(n), device=device)]
         )
-        metrics.update(align(pred, batch["depth"], batch["mask"], align_mode), batch["depth"], batch["mask"])
+        aligned, clamped, valid = align(pred, batch["depth"], batch["mask"], metrics, align_mode)
+        pixels += torch.stack([clamped, valid])
+        metrics.update(aligned, batch["depth"], batch["mask"])
     if dist.is_available() and dist.is_initialized():
         dist.all_reduce(sums)
+        dist.all_reduce(pixels)
     model.train()
     loss_values = (sums[:-1] / sums[-1].clamp_min(1)).tolist()
-    out = {"val/loss": loss_values[0]}
-    out.update({f"val/loss_{t}": v for t, v in zip(terms, loss_values[1:], strict=True)})
-    out.update({f"val/{k}": float(v) for k, v in metrics.compute().items()})
+    out = {metric_key(VAL, LOSS): loss_values[0]}
+    out.update({term_key(VAL, t): v for t, v in zip(terms, loss_values[1:], strict=True)})
+    out.update({metric_key(VAL, k): float(v) for k, v in metrics.compute().items()})
+    if align_mode == "scale_shift_disparity":
+        clamped, valid = pixels.tolist()
+        out[metric_key(VAL, ALIGN_CLAMPED)] = clamped / max(valid, 1)
     return out
 
 
@@ -131,34 +143,45 @@ def predict_samples(
 
 def draw_samples(samples: dict[str, np.ndarray], path: Path, title: str) -> Path:
     """image | ground truth | prediction | absolute error, one row per image, one depth colour scale."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
     rows = len(samples["rgb"])
-    valid = samples["depth"] > 0
-    vmax = float(np.percentile(samples["depth"][valid], 99)) if valid.any() else 1.0
-    fig, axes = plt.subplots(rows, 4, figsize=(10, 2.4 * rows + 0.4), squeeze=False)
-    for r in range(rows):
-        gt = np.where(valid[r], samples["depth"][r], np.nan)
-        error = np.abs(samples["pred"][r] - gt)
-        panels = [
-            (samples["rgb"][r].transpose(1, 2, 0), None, "image"),
-            (gt, "viridis", "ground truth (m)"),
-            (samples["pred"][r], "viridis", "prediction (m)"),
-            (error, "magma", "|error| (m)"),
-        ]
-        for c, (img, cmap, name) in enumerate(panels):
-            ax = axes[r, c]
-            kwargs = {} if cmap is None else {"cmap": cmap, "vmin": 0, "vmax": vmax if c < 3 else vmax / 4}
-            ax.imshow(img, **kwargs)
-            ax.set_axis_off()
-            if r == 0:
-                ax.set_title(name, fontsize=9)
+    _, vmax = depth_scale(samples["depth"], high=99)
+    gt = [as_nan_where_invalid(d) for d in samples["depth"]]
+    columns = [
+        Column("image", list(samples["rgb"])),
+        Column("ground truth (m)", gt, "viridis", 0.0, vmax),
+        Column("prediction (m)", list(samples["pred"]), "viridis", 0.0, vmax),
+        Column(
+            "|error| (m)",
+            [np.abs(p - g) for p, g in zip(samples["pred"], gt, strict=True)],
+            "magma",
+            0.0,
+            vmax / 4,
+        ),
+    ]
+    fig = new_figure(10, 2.4 * rows + 0.4)
+    draw_sample_grid(fig, columns)
     fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=80, metadata={"Software": None})
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, SAMPLE_DPI)
+
+
+def save_samples(ctx: RunContext, state: RunState, is_best: bool) -> None:
+    """samples/epoch_XXX.png, and the best epoch's predictions for the report (master only)."""
+    cfg, val_set = ctx.cfg, ctx.loaders.val_set
+    sample_ids = list(range(min(cfg.trainer.num_samples, len(val_set))))
+    if not sample_ids:
+        return
+    with ctx.hooks.timed(Phase.SAMPLES):
+        samples = predict_samples(
+            state.model, val_set, sample_ids, device=ctx.device, in_channels=cfg.model.in_channels
+        )
+    epoch = state.epoch + 1
+    with ctx.hooks.timed(Phase.SAMPLE_PNG):
+        png = draw_samples(
+            samples,
+            ctx.run_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.png",
+            f"{cfg.variant} seed {cfg.seed}, epoch {epoch}",
+        )
+    ctx.run.tracker.log_artifact(png, SAMPLES_DIR, deferrable=True)
+    if is_best:
+        np.savez_compressed(ctx.best_npz, **samples)

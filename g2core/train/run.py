@@ -1,20 +1,43 @@
-"""The MLflow run of a training: created once, found again after a crash, never duplicated.
+"""What a run stands on, fixed from its first step to its last (`RunContext`): its folder, its data loaders,
+its MLflow run and the hooks its caller attached (`TrainHooks`, with the named phases they can time).
 
-A run is identified by its checkpoint folder (`g2.run_key` tag) and, inside a study, its parent run.
-The checkpoint names the run id; a run killed before its first checkpoint is found again by its tags.
+The MLflow run is created once, found again after a crash, never duplicated: it is identified by its
+checkpoint folder (`g2.run_key` tag) and, inside a study, its parent run. The checkpoint names the run id;
+a run killed before its first checkpoint is found again by its tags.
 """
 
 from __future__ import annotations
 
+import time
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass, field
+from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+import torch
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from g2core.config import config_hash, flatten, resolved_container
+from g2core.data import build_datasets
+from g2core.names import (
+    BEST,
+    BEST_PREDICTIONS,
+    CONFIG_ARTIFACT,
+    TAG_CONFIG_HASH,
+    TAG_GIT_COMMIT,
+    TAG_PARENT_RUN_ID,
+    TAG_RUN_KEY,
+    TAG_SEED,
+    TAG_VARIANT,
+    split_of,
+    strip_split,
+    trial_key,
+)
 from g2core.tracking import (
     RunTracker,
     check_tracking_uri,
@@ -23,6 +46,45 @@ from g2core.tracking import (
     git_commit,
     resolve_tracking_uri,
 )
+from g2core.train.setup import Dist
+
+
+class Phase(StrEnum):
+    """The phases `TrainHooks.phase` is entered around, so that a caller (the benchmarks) can time each."""
+
+    DATA = "data"  # datasets and loaders
+    RUN_SETUP = "run setup"  # the MLflow run: found or created, tags, params, config.yaml
+    REFERENCE = "reference"  # the mean-depth reference, once per run
+    STEP_LOOP = "step loop"  # one epoch's training steps, from its first batch to the end of its last step
+    VALIDATION = "validation"  # losses and metrics over the validation set
+    SAMPLES = "samples"  # predictions on the sample images
+    SAMPLE_PNG = "sample png"
+    CHECKPOINTS = "checkpoints"  # last.pt and best.pt writes
+
+
+class StopTraining(Exception):
+    """Raised by a hook (a study's pruner, say) to end the run early with the given MLflow status."""
+
+    def __init__(self, reason: str, status: str = "KILLED") -> None:
+        super().__init__(reason)
+        self.status = status
+
+
+@dataclass
+class TrainHooks:
+    """What a caller can attach to a run without touching the trainer.
+
+    `phase(name)` returns a context manager entered around each `Phase` (every time it runs);
+    `on_batch(step)` is called as each training batch arrives, before its step (`step` steps done so far).
+    """
+
+    on_run_started: Callable[[str], None] | None = None
+    on_validation: Callable[[int, dict[str, float]], None] | None = None
+    phase: Callable[[str], AbstractContextManager[Any]] | None = None
+    on_batch: Callable[[int], None] | None = None
+
+    def timed(self, name: str) -> AbstractContextManager[Any]:
+        return self.phase(name) if self.phase else nullcontext()
 
 
 @dataclass
@@ -31,6 +93,71 @@ class OpenRun:
     tracker: RunTracker
     finished: bool = False
     best: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass
+class Loaders:
+    """The datasets (the train set draws new augmentations each epoch) and their loaders."""
+
+    train_set: Dataset
+    val_set: Dataset
+    train_sampler: DistributedSampler
+    train: DataLoader
+    val: DataLoader
+
+
+@dataclass
+class RunContext:
+    """What stays fixed for the whole run."""
+
+    cfg: DictConfig
+    hooks: TrainHooks
+    ranks: Dist
+    device: torch.device
+    run_dir: Path
+    run: OpenRun | None  # None on every rank but the master
+    loaders: Loaders
+
+    @property
+    def best_npz(self) -> Path:
+        """The best validation's sample predictions, for the report."""
+        return self.run_dir / BEST_PREDICTIONS
+
+
+def default_run_dir(cfg: DictConfig) -> Path:
+    """trainer.run_dir, or runs/<variant>-s<seed>-<config hash>: the same command finds the same folder."""
+    if cfg.trainer.run_dir:
+        return Path(cfg.trainer.run_dir)
+    name = f"{trial_key(cfg.variant, cfg.seed)}-{config_hash(cfg)}"
+    if not cfg.trainer.resume:  # a fresh run every time: a fresh folder every time
+        name += time.strftime("-%Y%m%d-%H%M%S")
+    return Path(cfg.paths.root) / "runs" / name
+
+
+def build_loaders(cfg: DictConfig, ranks: Dist, device: torch.device) -> Loaders:
+    """Loaders with the same global batches for one process or many; bad data fails here, before the run."""
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    train_ds, val_ds = build_datasets(data_cfg, seed=cfg.seed, sparse_input=cfg.model.in_channels == 5)
+    if cfg.data.batch_size % ranks.world_size:
+        raise ValueError(
+            f"data.batch_size={cfg.data.batch_size} must be divisible by the {ranks.world_size} processes"
+        )
+    per_rank = cfg.data.batch_size // ranks.world_size
+    # The same sampler with one process or many: a 2-process run sees the same global batches as 1 process.
+    sampler = DistributedSampler(
+        train_ds, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=cfg.seed, drop_last=True
+    )
+    common = {"num_workers": cfg.data.num_workers, "pin_memory": device.type == "cuda"}
+    # Full batches only (equal global batches under DDP), unless the data are fewer than one batch.
+    drop_last = len(sampler) >= per_rank
+    train_loader = DataLoader(train_ds, batch_size=per_rank, sampler=sampler, drop_last=drop_last, **common)
+    val_sampler = (
+        DistributedSampler(val_ds, ranks.world_size, ranks.rank, shuffle=False) if ranks.enabled else None
+    )
+    val_loader = DataLoader(val_ds, batch_size=per_rank, sampler=val_sampler, shuffle=False, **common)
+    if len(train_loader) == 0:
+        raise ValueError(f"data: {len(train_ds)} training samples make no batch of {cfg.data.batch_size}")
+    return Loaders(train_ds, val_ds, sampler, train_loader, val_loader)
 
 
 def _existing_run_id(
@@ -53,30 +180,29 @@ def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> Op
     check_tracking_uri(uri)
     client = MlflowClient(uri)
     experiment_id = get_or_create_experiment(client, cfg.tracking.experiment, root)
-    identity = {"g2.run_key": run_dir.name}
+    identity = {TAG_RUN_KEY: run_dir.name}
     if cfg.tracking.parent_run_id:
-        identity["mlflow.parentRunId"] = str(cfg.tracking.parent_run_id)
+        identity[TAG_PARENT_RUN_ID] = str(cfg.tracking.parent_run_id)
 
     run_id = _existing_run_id(client, experiment_id, identity, state) if cfg.trainer.resume else None
     if run_id is not None:
         existing = client.get_run(run_id)
         if existing.info.status == "FINISHED":
-            best = {
-                k.removeprefix("best/"): v for k, v in existing.data.metrics.items() if k.startswith("best/")
-            }
+            metrics = existing.data.metrics
+            best = {strip_split(k): v for k, v in metrics.items() if split_of(k) == BEST}
             return OpenRun(run_id, RunTracker(client, run_id), finished=True, best=best)
         client.update_run(run_id, status="RUNNING")
     else:
-        run_name = cfg.tracking.run_name or f"{cfg.variant}-s{cfg.seed}"
+        run_name = cfg.tracking.run_name or trial_key(cfg.variant, cfg.seed)
         run_id = client.create_run(experiment_id, tags=identity, run_name=str(run_name)).info.run_id
 
     unsent = state.get("unsent") if state and state.get("mlflow_run_id") == run_id else None
     tracker = RunTracker(client, run_id, asynchronous=bool(cfg.tracking.async_logging), unsent=unsent)
     tags = {
-        "variant": cfg.variant,
-        "seed": cfg.seed,
-        "config_hash": config_hash(cfg),
-        "git_commit": git_commit(),
+        TAG_VARIANT: cfg.variant,
+        TAG_SEED: cfg.seed,
+        TAG_CONFIG_HASH: config_hash(cfg),
+        TAG_GIT_COMMIT: git_commit(),
         **OmegaConf.to_container(cfg.tracking.tags, resolve=True),
     }
     tracker.set_tags(tags)
@@ -84,7 +210,7 @@ def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> Op
     resolved.pop("hydra", None)
     tracker.log_params(flatten(resolved))
     run_dir.mkdir(parents=True, exist_ok=True)
-    config_file = run_dir / "config.yaml"
+    config_file = run_dir / CONFIG_ARTIFACT
     config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(_redacted(resolved))))
     tracker.log_artifact(config_file)
     return OpenRun(run_id, tracker)

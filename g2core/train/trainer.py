@@ -1,5 +1,7 @@
 """One training run, readable top to bottom: config -> data, model, loss -> steps -> validation -> checkpoints.
 
+`train` runs four named steps over one `RunState` (g2core.train.checkpoint): `set_up` (model, optimiser,
+schedule; resume), then per epoch `train_epoch` and `validate_and_checkpoint`, then `finish`.
 Launch with `python experiments/train.py` or `torchrun --nproc_per_node N experiments/train.py`. Only the
 master process talks to MLflow and writes files. The same command after a crash resumes the same run.
 """
@@ -8,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import random
-import time
-from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,18 +20,40 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
-from torch.utils.data import DataLoader, DistributedSampler
 from tqdm.auto import tqdm
 
-from g2core.config import config_hash, resolved_container, validate_train_config
-from g2core.data import build_datasets, model_input
+from g2core.config import resolved_container, validate_train_config
+from g2core.data import model_input
 from g2core.losses import build_loss
 from g2core.metrics import DepthMetrics
 from g2core.models import build_model
+from g2core.names import (
+    ALL_METRIC_KEYS,
+    BEST,
+    BEST_EPOCH_KEY,
+    CHECKPOINTS_DIR,
+    LOSS,
+    LR_KEY,
+    SAMPLES_DIR,
+    TRAIN,
+    VAL,
+    metric_key,
+    term_key,
+)
 from g2core.tracking import TrackingUnavailable, check_tracking_uri, resolve_tracking_uri
 from g2core.train import checkpoint
-from g2core.train.evaluate import draw_samples, evaluate, mean_depth_reference, predict_samples
-from g2core.train.run import open_run
+from g2core.train.checkpoint import RunState
+from g2core.train.evaluate import evaluate, mean_depth_reference, save_samples
+from g2core.train.run import (
+    OpenRun,
+    Phase,
+    RunContext,
+    StopTraining,
+    TrainHooks,
+    build_loaders,
+    default_run_dir,
+    open_run,
+)
 from g2core.train.setup import autocast_dtype, build_optimizer, build_scheduler, init_distributed
 
 log = logging.getLogger(__name__)
@@ -39,20 +61,6 @@ log = logging.getLogger(__name__)
 
 class NonFiniteLoss(RuntimeError):
     """The loss became NaN or Inf: training stops, the last good checkpoint stays."""
-
-
-class StopTraining(Exception):
-    """Raised by a hook (a study's pruner, say) to end the run early with the given MLflow status."""
-
-    def __init__(self, reason: str, status: str = "KILLED") -> None:
-        super().__init__(reason)
-        self.status = status
-
-
-@dataclass
-class TrainHooks:
-    on_run_started: Callable[[str], None] | None = None
-    on_validation: Callable[[int, dict[str, float]], None] | None = None
 
 
 @dataclass
@@ -65,42 +73,8 @@ class TrainResult:
     already_finished: bool = False
 
 
-def default_run_dir(cfg: DictConfig) -> Path:
-    if cfg.trainer.run_dir:
-        return Path(cfg.trainer.run_dir)
-    name = f"{cfg.variant}-s{cfg.seed}-{config_hash(cfg)}"
-    if not cfg.trainer.resume:  # a fresh run every time: a fresh folder every time
-        name += time.strftime("-%Y%m%d-%H%M%S")
-    return Path(cfg.paths.root) / "runs" / name
-
-
 def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
-
-
-def _loaders(cfg: DictConfig, ranks, device: torch.device):
-    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    train_ds, val_ds = build_datasets(data_cfg, seed=cfg.seed, sparse_input=cfg.model.in_channels == 5)
-    if cfg.data.batch_size % ranks.world_size:
-        raise ValueError(
-            f"data.batch_size={cfg.data.batch_size} must be divisible by the {ranks.world_size} processes"
-        )
-    per_rank = cfg.data.batch_size // ranks.world_size
-    # The same sampler with one process or many: a 2-process run sees the same global batches as 1 process.
-    sampler = DistributedSampler(
-        train_ds, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=cfg.seed, drop_last=True
-    )
-    common = {"num_workers": cfg.data.num_workers, "pin_memory": device.type == "cuda"}
-    # Full batches only (equal global batches under DDP), unless the data are fewer than one batch.
-    drop_last = len(sampler) >= per_rank
-    train_loader = DataLoader(train_ds, batch_size=per_rank, sampler=sampler, drop_last=drop_last, **common)
-    val_sampler = (
-        DistributedSampler(val_ds, ranks.world_size, ranks.rank, shuffle=False) if ranks.enabled else None
-    )
-    val_loader = DataLoader(val_ds, batch_size=per_rank, sampler=val_sampler, shuffle=False, **common)
-    if len(train_loader) == 0:
-        raise ValueError(f"data: {len(train_ds)} training samples make no batch of {cfg.data.batch_size}")
-    return train_ds, val_ds, sampler, train_loader, val_loader
 
 
 def train(cfg: DictConfig, hooks: TrainHooks | None = None) -> TrainResult:
@@ -110,12 +84,14 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None) -> TrainResult:
     if cfg.trainer.threads:
         torch.set_num_threads(int(cfg.trainer.threads))
     run_dir = default_run_dir(cfg)
-    state = checkpoint.load_latest(run_dir) if cfg.trainer.resume else None
+    saved = checkpoint.load_latest(run_dir) if cfg.trainer.resume else None
 
     if ranks.master:  # the store answers before any work (generating data can take a while)
         check_tracking_uri(resolve_tracking_uri(cfg.tracking.uri, cfg.paths.root))
-    loaders = _loaders(cfg, ranks, device)  # bad data fails here, before a run is created in the store
-    run = open_run(cfg, run_dir, state) if ranks.master else None
+    with hooks.timed(Phase.DATA):  # bad data fails here, before a run is created in the store
+        loaders = build_loaders(cfg, ranks, device)
+    with hooks.timed(Phase.RUN_SETUP):
+        run = open_run(cfg, run_dir, saved) if ranks.master else None
     if run is not None and run.finished:
         log.info(
             "run %s already finished; nothing to do (trainer.resume=false trains a fresh run)", run.run_id
@@ -124,8 +100,14 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None) -> TrainResult:
     if run is not None and hooks.on_run_started:
         hooks.on_run_started(run.run_id)
 
+    ctx = RunContext(cfg, hooks, ranks, device, run_dir, run, loaders)
     try:
-        return _fit(cfg, hooks, ranks, device, run_dir, state, run, loaders)
+        state = set_up(ctx, saved)
+        for epoch in range(state.epoch + 1, cfg.trainer.max_epochs):
+            state.epoch = epoch
+            train_epoch(ctx, state)
+            validate_and_checkpoint(ctx, state)
+        return finish(ctx, state)
     except TrackingUnavailable:
         raise  # the server is down: the run stays open, its checkpoint keeps what was not sent
     except StopTraining as exc:
@@ -139,7 +121,7 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None) -> TrainResult:
         raise
 
 
-def _close(run, status: str, reason: str) -> None:
+def _close(run: OpenRun | None, status: str, reason: str) -> None:
     """Mark a run that stops early; a tracking outage must not hide the reason it stopped."""
     if run is None:
         return
@@ -149,195 +131,180 @@ def _close(run, status: str, reason: str) -> None:
         log.warning("%s", exc)
 
 
-def _fit(cfg, hooks, ranks, device, run_dir: Path, state: dict[str, Any] | None, run, loaders) -> TrainResult:
+def set_up(ctx: RunContext, saved: dict[str, Any] | None) -> RunState:
+    """Seed, build the model, loss, optimiser and schedule; resume from `saved` or log the reference."""
+    cfg, device = ctx.cfg, ctx.device
     torch.manual_seed(cfg.seed)
     random.seed(cfg.seed)
     np.random.seed(cfg.seed)
-    train_ds, val_ds, sampler, train_loader, val_loader = loaders
-
     model_kwargs = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "name"}
     model = build_model(cfg.model.name, **model_kwargs).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
     loss_fn = build_loss(OmegaConf.to_container(cfg.loss.weights), cfg.loss.variant, cfg.loss.adepth_mask)
-    terms = loss_fn.active_terms
     optimizer = build_optimizer(model, cfg.optim, device)
-    steps_per_epoch = len(train_loader)
+    steps_per_epoch = len(ctx.loaders.train)
     scheduler = build_scheduler(
         optimizer, cfg.optim, steps_per_epoch, steps_per_epoch * cfg.trainer.max_epochs
     )
     amp_dtype = autocast_dtype(cfg.trainer.precision, device)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.trainer.precision == "fp16")
-    metrics = DepthMetrics(cfg.data.min_depth, cfg.data.max_depth, eigen_crop=bool(cfg.data.eigen_crop)).to(
-        device
-    )
-
-    start_epoch, step, best_value, best_epoch, best = 0, 0, None, -1, {}
-    if state is not None:
-        model.load_state_dict(state["model"])
-        optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
-        scaler.load_state_dict(state["scaler"])
-        torch.set_rng_state(state["torch_rng"])
-        start_epoch, step = state["epoch"] + 1, state["step"]
-        best_value, best_epoch, best = state["best_value"], state["best_epoch"], state["best"]
-        if ranks.master:
-            log.info("resuming %s from epoch %d (step %d)", run_dir, start_epoch, step)
-    net = model
-    if ranks.enabled:
-        net = DistributedDataParallel(model, device_ids=[device.index] if device.type == "cuda" else None)
-    if cfg.trainer.compile:
-        net = torch.compile(net)
-
-    if state is None:  # once per run, so every report can say what learning nothing scores
-        reference = mean_depth_reference(val_loader, metrics, device=device, align_mode=cfg.trainer.align)
-        if ranks.master:
-            run.tracker.log_metrics(reference, 0)
-    sample_ids = list(range(min(cfg.trainer.num_samples, len(val_ds))))
-    best_npz = run_dir / "best_predictions.npz"
-    last: dict[str, float] = {}
-    for epoch in range(start_epoch, cfg.trainer.max_epochs):
-        sampler.set_epoch(epoch)
-        train_ds.set_epoch(epoch)
-        net.train()
-        window = torch.zeros(len(terms) + 1, device=device)  # running sums: total, each term
-        window_steps = 0
-        bar = tqdm(
-            train_loader,
-            desc=f"epoch {epoch + 1}/{cfg.trainer.max_epochs}",
-            disable=not (ranks.master and cfg.trainer.progress),
-            leave=False,
-            dynamic_ncols=True,
+    metrics = DepthMetrics(cfg.data.min_depth, cfg.data.max_depth, eigen_crop=bool(cfg.data.eigen_crop))
+    metrics = metrics.to(device)
+    state = RunState(model, model, optimizer, scheduler, scaler, loss_fn, metrics, amp_dtype)
+    if saved is not None:
+        state.restore(saved)
+        if ctx.ranks.master:
+            log.info("resuming %s from epoch %d (step %d)", ctx.run_dir, state.epoch + 1, state.step)
+    if ctx.ranks.enabled:
+        state.net = DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None
         )
+    if cfg.trainer.compile:
+        state.net = torch.compile(state.net)
+
+    if saved is None:  # once per run, so every report can say what learning nothing scores
+        with ctx.hooks.timed(Phase.REFERENCE):
+            reference = mean_depth_reference(
+                ctx.loaders.val, metrics, device=device, align_mode=cfg.trainer.align
+            )
+        if ctx.run is not None:
+            ctx.run.tracker.log_metrics(reference, 0)
+    return state
+
+
+def train_epoch(ctx: RunContext, state: RunState) -> None:
+    """One pass over the training loader; the loss window is logged every trainer.log_every_n_steps."""
+    cfg, device, loaders = ctx.cfg, ctx.device, ctx.loaders
+    loaders.train_sampler.set_epoch(state.epoch)
+    loaders.train_set.set_epoch(state.epoch)
+    state.net.train()
+    terms = state.loss_fn.active_terms
+    window = torch.zeros(len(terms) + 1, device=device)  # running sums: total, each term
+    window_steps = 0
+    bar = tqdm(
+        loaders.train,
+        desc=f"epoch {state.epoch + 1}/{cfg.trainer.max_epochs}",
+        disable=not (ctx.ranks.master and cfg.trainer.progress),
+        leave=False,
+        dynamic_ncols=True,
+    )
+    with ctx.hooks.timed(Phase.STEP_LOOP):
         for batch in bar:
+            if ctx.hooks.on_batch:
+                ctx.hooks.on_batch(state.step)
             batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
             x = model_input(batch, cfg.model.in_channels)
             if cfg.trainer.channels_last:
                 x = x.contiguous(memory_format=torch.channels_last)
-            with torch.autocast(device.type, amp_dtype) if amp_dtype else nullcontext():
-                pred = net(x)
-            total, values = loss_fn(pred.float(), batch["depth"], batch["mask"], batch["sparse_mask"])
-            optimizer.zero_grad(set_to_none=True)
-            scaler.scale(total).backward()
+            with torch.autocast(device.type, state.amp_dtype) if state.amp_dtype else nullcontext():
+                pred = state.net(x)
+            total, values = state.loss_fn(pred.float(), batch["depth"], batch["mask"], batch["sparse_mask"])
+            state.optimizer.zero_grad(set_to_none=True)
+            state.scaler.scale(total).backward()
             if cfg.optim.grad_clip > 0:
-                scaler.unscale_(optimizer)
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-            scaler.step(optimizer)
-            scaler.update()
-            scheduler.step()
-            step += 1
+                state.scaler.unscale_(state.optimizer)
+                torch.nn.utils.clip_grad_norm_(state.model.parameters(), cfg.optim.grad_clip)
+            state.scaler.step(state.optimizer)
+            state.scaler.update()
+            state.scheduler.step()
+            state.step += 1
             window += torch.stack([total.detach(), *(values[t].detach() for t in terms)])
             window_steps += 1
-            if step % cfg.trainer.log_every_n_steps == 0:
-                last = _log_train_window(window, window_steps, terms, step, scheduler, ranks, run)
+            if state.step % cfg.trainer.log_every_n_steps == 0:
+                state.last = _log_train_window(ctx, state, window, window_steps)
                 window.zero_()
                 window_steps = 0
-                bar.set_postfix(loss=f"{last['train/loss']:.4f}")
-        if window_steps:  # the end of an epoch is checked too, so no NaN weights reach a checkpoint
-            last = _log_train_window(window, window_steps, terms, step, scheduler, ranks, run)
-
-        final = epoch + 1 == cfg.trainer.max_epochs
-        if (epoch + 1) % cfg.trainer.val_interval == 0 or final:
-            val = evaluate(
-                net,
-                val_loader,
-                loss_fn,
-                metrics,
-                device=device,
-                in_channels=cfg.model.in_channels,
-                align_mode=cfg.trainer.align,
-                amp_dtype=amp_dtype,
-            )
-            last.update(val)
-            value = val[cfg.trainer.best_metric]
-            is_best = _improved(value, best_value, cfg.trainer.best_mode)
-            if is_best:
-                best_value, best_epoch = value, epoch
-                best = {k.removeprefix("val/"): v for k, v in val.items() if not k.startswith("val/loss")}
-            if ranks.master:
-                run.tracker.log_metrics({**val, "val/epoch": epoch + 1}, step)
-                if sample_ids:
-                    samples = predict_samples(
-                        model, val_ds, sample_ids, device=device, in_channels=cfg.model.in_channels
-                    )
-                    png = draw_samples(
-                        samples,
-                        run_dir / "samples" / f"epoch_{epoch + 1:03d}.png",
-                        f"{cfg.variant} seed {cfg.seed}, epoch {epoch + 1}",
-                    )
-                    run.tracker.log_artifact(png, "samples", deferrable=True)
-                    if is_best:
-                        np.savez_compressed(best_npz, **samples)
-                if cfg.trainer.progress:
-                    log.info(
-                        "epoch %d: %s=%.4f delta1=%.3f",
-                        epoch + 1,
-                        cfg.trainer.best_metric,
-                        value,
-                        val["val/delta1"],
-                    )
-            if is_best and ranks.master:
-                checkpoint.save_atomic(
-                    {"model": model.state_dict(), "epoch": epoch, "config": resolved_container(cfg)},
-                    run_dir / checkpoint.BEST,
-                )
-            if hooks.on_validation:
-                hooks.on_validation(epoch, val)
-
-        if ranks.master and ((epoch + 1) % cfg.trainer.save_interval == 0 or final):
-            # every metric up to this step is stored before the checkpoint says so
-            run.tracker.flush(wait=True)
-            checkpoint.save_last(
-                {
-                    "model": model.state_dict(),
-                    "optimizer": optimizer.state_dict(),
-                    "scheduler": scheduler.state_dict(),
-                    "scaler": scaler.state_dict(),
-                    "torch_rng": torch.get_rng_state(),
-                    "epoch": epoch,
-                    "step": step,
-                    "best_value": best_value,
-                    "best_epoch": best_epoch,
-                    "best": best,
-                    "config": resolved_container(cfg),
-                    "mlflow_run_id": run.run_id,
-                    "unsent": run.tracker.unsent_state(),  # what a tracking outage kept from the server
-                },
-                run_dir,
-            )
-        if ranks.enabled:
-            dist.barrier()
-
-    if ranks.master:
-        run.tracker.log_metrics({f"best/{k}": v for k, v in best.items()}, step)
-        run.tracker.log_metrics({"best/epoch": best_epoch + 1}, step)
-        for name in (checkpoint.LAST, checkpoint.BEST):
-            if (run_dir / name).exists():
-                run.tracker.log_artifact(run_dir / name, "checkpoints", deferrable=True)
-        if best_npz.exists():
-            run.tracker.log_artifact(best_npz, "samples", deferrable=True)
-        run.tracker.finish("FINISHED")
-    return TrainResult(run.run_id if run else None, run_dir, best, best_epoch, last)
+                bar.set_postfix(loss=f"{state.last[metric_key(TRAIN, LOSS)]:.4f}")
+    if window_steps:  # the end of an epoch is checked too, so no NaN weights reach a checkpoint
+        state.last = _log_train_window(ctx, state, window, window_steps)
 
 
-def _log_train_window(window, window_steps, terms, step, scheduler, ranks, run) -> dict[str, float]:
+def _log_train_window(ctx: RunContext, state: RunState, window: torch.Tensor, steps: int) -> dict[str, float]:
     """Average the loss window over steps and ranks; the one host-device sync of the step loop."""
-    means = window / window_steps
-    if ranks.enabled:
+    terms = state.loss_fn.active_terms
+    means = window / steps
+    if ctx.ranks.enabled:
         dist.all_reduce(means)
-        means /= ranks.world_size
+        means /= ctx.ranks.world_size
     values = means.tolist()
     if not all(np.isfinite(values)):
         raise NonFiniteLoss(
-            f"non-finite loss at step {step} (total={values[0]}, "
+            f"non-finite loss at step {state.step} (total={values[0]}, "
             + ", ".join(f"{t}={v}" for t, v in zip(terms, values[1:], strict=True))
             + "); lower optim.lr, set optim.grad_clip, or check the data. The last good checkpoint is kept."
         )
     logged = {
-        "train/loss": values[0],
-        **{f"train/loss_{t}": v for t, v in zip(terms, values[1:], strict=True)},
+        metric_key(TRAIN, LOSS): values[0],
+        **{term_key(TRAIN, t): v for t, v in zip(terms, values[1:], strict=True)},
     }
-    logged["train/lr"] = scheduler.get_last_lr()[0]
-    if ranks.master:
-        run.tracker.log_metrics(logged, step)
+    logged[LR_KEY] = state.scheduler.get_last_lr()[0]
+    if ctx.run is not None:
+        ctx.run.tracker.log_metrics(logged, state.step)
     return logged
+
+
+def validate_and_checkpoint(ctx: RunContext, state: RunState) -> None:
+    """Validate (every trainer.val_interval epochs and after the last), draw the samples, keep the best,
+    write last.pt (every trainer.save_interval epochs and after the last)."""
+    cfg, ranks, run, epoch = ctx.cfg, ctx.ranks, ctx.run, state.epoch
+    final = epoch + 1 == cfg.trainer.max_epochs
+    if (epoch + 1) % cfg.trainer.val_interval == 0 or final:
+        with ctx.hooks.timed(Phase.VALIDATION):
+            val = evaluate(
+                state.net,
+                ctx.loaders.val,
+                state.loss_fn,
+                state.metrics,
+                device=ctx.device,
+                in_channels=cfg.model.in_channels,
+                align_mode=cfg.trainer.align,
+                amp_dtype=state.amp_dtype,
+            )
+        state.last.update(val)
+        value = val[cfg.trainer.best_metric]
+        is_best = _improved(value, state.best_value, cfg.trainer.best_mode)
+        if is_best:
+            state.best_value, state.best_epoch = value, epoch
+            state.best = {k: val[metric_key(VAL, k)] for k in ALL_METRIC_KEYS if metric_key(VAL, k) in val}
+        if run is not None:
+            run.tracker.log_metrics({**val, metric_key(VAL, "epoch"): epoch + 1}, state.step)
+            save_samples(ctx, state, is_best)
+            if cfg.trainer.progress:
+                log.info(
+                    "epoch %d: %s=%.4f delta1=%.3f",
+                    epoch + 1,
+                    cfg.trainer.best_metric,
+                    value,
+                    val[metric_key(VAL, "delta1")],
+                )
+        if is_best and ranks.master:
+            with ctx.hooks.timed(Phase.CHECKPOINTS):
+                checkpoint.save_atomic(
+                    state.best_checkpoint(resolved_container(cfg)), ctx.run_dir / checkpoint.BEST
+                )
+        if ctx.hooks.on_validation:
+            ctx.hooks.on_validation(epoch, val)
+
+    if run is not None and ((epoch + 1) % cfg.trainer.save_interval == 0 or final):
+        run.tracker.flush(wait=True)  # every metric up to this step is stored before the checkpoint says so
+        contents = state.last_checkpoint(resolved_container(cfg), run.run_id, run.tracker.unsent_state())
+        with ctx.hooks.timed(Phase.CHECKPOINTS):
+            checkpoint.save_last(contents, ctx.run_dir)
+    if ranks.enabled:
+        dist.barrier()
+
+
+def finish(ctx: RunContext, state: RunState) -> TrainResult:
+    """best/* metrics, the checkpoints and the best predictions as artifacts; the run is FINISHED."""
+    run = ctx.run
+    if run is not None:
+        run.tracker.log_metrics({metric_key(BEST, k): v for k, v in state.best.items()}, state.step)
+        run.tracker.log_metrics({BEST_EPOCH_KEY: state.best_epoch + 1}, state.step)
+        for name in (checkpoint.LAST, checkpoint.BEST):
+            if (ctx.run_dir / name).exists():
+                run.tracker.log_artifact(ctx.run_dir / name, CHECKPOINTS_DIR, deferrable=True)
+        if ctx.best_npz.exists():
+            run.tracker.log_artifact(ctx.best_npz, SAMPLES_DIR, deferrable=True)
+        run.tracker.finish("FINISHED")
+    return TrainResult(run.run_id if run else None, ctx.run_dir, state.best, state.best_epoch, state.last)
