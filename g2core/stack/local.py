@@ -10,7 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from g2core.stack.mlflow_server import ServerHandle, pid_alive, start_mlflow_server, stop_process_group
+from g2core.stack.mlflow_server import start_mlflow_server, stop_process_group
+from g2core.stack.net import http_ok, pid_alive
 from g2core.stack.postgres import (
     DATABASES,
     PostgresError,
@@ -19,8 +20,6 @@ from g2core.stack.postgres import (
     load_or_create_password,
     start_postgres,
 )
-
-__all__ = ["start_postgres", "start_mlflow_server", "PostgresHandle", "ServerHandle", "up", "down", "status"]
 
 STATE_FILE = "stack.json"
 
@@ -128,7 +127,7 @@ def status(stack_dir: Path) -> tuple[bool, list[str]]:
         lines.append("mlflow server: stopped")
     else:
         uri = urls(stack_dir, state)["tracking.uri"]
-        healthy = ServerHandle(uri, pid, stack_dir / "mlflow.log").healthy()
+        healthy = http_ok(f"{uri}/health")
         lines.append(
             f"mlflow server: {'running at' if healthy else 'not answering /health at'} {uri} (pid {pid})"
         )

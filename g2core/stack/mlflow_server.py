@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from g2core.stack.net import http_ok, port_in_use, wait_until
+from g2core.stack.net import http_ok, pid_alive, port_in_use, wait_until
 
 # Measured (DESIGN): one worker avoids ~44 ms per kept-alive request; the job runner costs 1.7 GB.
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -33,20 +33,6 @@ def split_password(backend_uri: str) -> tuple[str, dict[str, str]]:
     # URL.set(password=None) keeps the old value ("None = unchanged"), so rebuild the URL.
     bare = URL.create(url.drivername, url.username, None, url.host, url.port, url.database, url.query)
     return bare.render_as_string(hide_password=False), {"PGPASSWORD": str(url.password)}
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie still answers kill(0) but is gone for our purposes.
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
-    except OSError:
-        return False
 
 
 def stop_process_group(pid: int, timeout: float = 15.0) -> None:

@@ -1,8 +1,10 @@
-"""Small network helpers: free ports, health polling, and which addresses a port listens on."""
+"""Process and network probes shared by the stack and the tracking client: is a pid alive, is a port
+taken, does a URL answer 200, wait until something is ready."""
 
 from __future__ import annotations
 
-import ipaddress
+import http.client
+import os
 import socket
 import time
 import urllib.error
@@ -10,15 +12,19 @@ import urllib.request
 from collections.abc import Callable
 from pathlib import Path
 
-# Kernel TCP state 0x0A is LISTEN (include/net/tcp_states.h).
-_TCP_LISTEN = "0A"
 
-
-def free_port(host: str = "127.0.0.1") -> int:
-    """A port the kernel just reported free on `host` (racy by nature, good enough for tests)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind((host, 0))
-        return int(s.getsockname()[1])
+def pid_alive(pid: int) -> bool:
+    """True while process `pid` exists and is not a zombie (a zombie answers kill(0) but is gone)."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # it exists, under another user
+        return True
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().split()[2] != "Z"
+    except OSError:
+        return False
 
 
 def port_in_use(host: str, port: int) -> bool:
@@ -27,6 +33,20 @@ def port_in_use(host: str, port: int) -> bool:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(0.5)
         return s.connect_ex((probe, port)) == 0
+
+
+def http_error(url: str, timeout: float = 2.0) -> str | None:
+    """None when GET url answers 200, else why not (the connection's error, or the status it got)."""
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return None if response.status == 200 else f"HTTP {response.status}"
+    except (urllib.error.URLError, OSError, ValueError, http.client.HTTPException) as exc:
+        return str(getattr(exc, "reason", exc))
+
+
+def http_ok(url: str, timeout: float = 2.0) -> bool:
+    """True when GET url answers 200 (used on MLflow's unauthenticated /health)."""
+    return http_error(url, timeout) is None
 
 
 def wait_until(
@@ -46,32 +66,19 @@ def wait_until(
     raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
 
 
-def http_ok(url: str, timeout: float = 2.0) -> bool:
-    """True when GET url answers 200 (used on MLflow's unauthenticated /health)."""
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:
-            return response.status == 200
-    except (urllib.error.URLError, ConnectionError, TimeoutError, OSError):
-        return False
+def __getattr__(name: str) -> object:
+    """TEMPORARY (issue 16): free_port and listening_addresses moved to tests/integration/helpers.py.
 
+    Delete this once tests/test_bad_input.py and tests/browser/test_ui_command.py import them from there.
+    """
+    if name not in ("free_port", "listening_addresses"):
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib.util
 
-def _decode_proc_address(hex_addr: str) -> str:
-    # /proc/net/tcp{,6} print addresses as host-order 32-bit words in hex (little-endian on x86/arm).
-    words = [bytes.fromhex(hex_addr[i : i + 8])[::-1] for i in range(0, len(hex_addr), 8)]
-    return str(ipaddress.ip_address(b"".join(words)))
-
-
-def listening_addresses(port: int, proc_net: Path = Path("/proc/net")) -> list[str]:
-    """Local addresses with a LISTEN socket on `port`, read from /proc (no ss/psutil needed)."""
-    found: list[str] = []
-    for name in ("tcp", "tcp6"):
-        table = proc_net / name
-        if not table.exists():
-            continue
-        for line in table.read_text().splitlines()[1:]:
-            fields = line.split()
-            local, state = fields[1], fields[3]
-            addr_hex, port_hex = local.rsplit(":", 1)
-            if state == _TCP_LISTEN and int(port_hex, 16) == port:
-                found.append(_decode_proc_address(addr_hex))
-    return found
+    spec = importlib.util.spec_from_file_location(
+        "_moved_test_helpers", Path(__file__).parents[2] / "tests" / "integration" / "helpers.py"
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return getattr(module, name)

@@ -85,7 +85,7 @@ def load_or_create_password(stack_dir: Path, host: str = "127.0.0.1") -> str:
 
 @dataclass
 class PostgresHandle:
-    """A cluster started by `start_postgres`; `stop()` shuts it down, `start()` brings it back (fault tests)."""
+    """A cluster started by `start_postgres` (or found again by `python -m g2core.stack`); `stop()` shuts it down."""
 
     bindir: Path
     data_dir: Path
@@ -130,17 +130,8 @@ class PostgresHandle:
         if self.is_running():
             self._pg_ctl("-m", mode, "-w", "stop")
 
-    def restart(self) -> None:
-        self.stop()
-        self.start()
-
     def is_running(self) -> bool:
         return self._pg_ctl("status", check=False).returncode == 0
-
-    @property
-    def pid(self) -> int | None:
-        pidfile = self.data_dir / "postmaster.pid"
-        return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
 
 
 def _check_reachable(pgroot: Path) -> None:

@@ -11,7 +11,7 @@ import signal
 from pathlib import Path
 
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
-from g2core.stack.paths import default_artifacts_dir, default_store_uri
+from g2core.tracking.store import default_artifacts_dir, default_tracking_uri
 
 EXPERIMENT_PREFIX = "g2/"
 # MLflow 3 opens an experiment on its GenAI overview; this query selects the classic runs table.
@@ -47,7 +47,7 @@ def start_ui(
     return start_mlflow_server(
         log_dir,
         port,
-        store or default_store_uri(root),
+        store or default_tracking_uri(root),
         host=host,
         artifacts_dir=default_artifacts_dir(root),
         log_path=log_dir / "mlflow-ui.log",
@@ -74,7 +74,7 @@ def _interrupt(signum: int, frame: object) -> None:
 
 def run_ui(root: Path, port: int = 5000, store: str | None = None, host: str = "127.0.0.1") -> int:
     """Serve until Ctrl-C (or SIGTERM), then stop the server's whole process group."""
-    store = store or default_store_uri(root.resolve())
+    store = store or default_tracking_uri(root.resolve())
     # SIGTERM (e.g. from a test or a process manager) takes the same clean path as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
     try:

@@ -20,14 +20,15 @@ from pathlib import Path
 
 import pytest
 
+from g2core.names import TAG_PARENT_RUN_ID, parent_run_name, study_experiment, trial_key
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
-from g2core.stack.net import free_port
 from g2core.stack.ui import RUNS_TABLE_QUERY, experiment_url
 from tests.conftest import REPO, tiny
 
 # The integration tier's real PostgreSQL + mlflow server fixtures, re-exported for this folder (pytest
 # scopes conftest fixtures by directory). `stack_timings` is what they record their start-up into.
 from tests.integration.conftest import mlflow_server, postgres, stack_timings  # noqa: F401
+from tests.integration.helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"
@@ -45,9 +46,9 @@ SCREENSHOTS = REPO / "test-artifacts" / "browser"
 UI_TIMEOUT_MS = 60_000
 
 STUDY = "loss_terms"
-EXPERIMENT = f"g2/{STUDY}"
-PARENT_RUN = f"study-{STUDY}"
-CHILD_RUNS = ("ssi_only-s0", "ssi_silog-s0")
+EXPERIMENT = study_experiment(STUDY)
+PARENT_RUN = parent_run_name(STUDY)
+CHILD_RUNS = (trial_key("ssi_only", 0), trial_key("ssi_silog", 0))
 # Two variants, one seed: a parent run with two children, each with its own loss terms.
 STUDY_OVERRIDES = ("study.variants=[ssi_only,ssi_silog]", "study.baseline=ssi_silog", "study.seeds=[0]")
 
@@ -197,7 +198,7 @@ def logged_study(
     assert set(runs) == {PARENT_RUN, *CHILD_RUNS}, sorted(runs)
     parent_id = runs[PARENT_RUN].info.run_id
     for name in CHILD_RUNS:
-        assert runs[name].data.tags.get("mlflow.parentRunId") == parent_id, name
+        assert runs[name].data.tags.get(TAG_PARENT_RUN_ID) == parent_id, name
     return LoggedStudy(
         tracking_server.uri,
         experiment.experiment_id,

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
-from g2core.stack.net import free_port
 from tests.integration.conftest import postgres, reachable_tmp_dir, stack_timings  # noqa: F401  (fixtures)
+from tests.integration.helpers import free_port
 
 HERE = Path(__file__).parent
 

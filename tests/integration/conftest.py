@@ -3,6 +3,11 @@
 Both start once per session on free ports, bound to 127.0.0.1, and are stopped at session end.
 Use `postgres.url_for("optuna")` as an Optuna storage, `mlflow_server.uri` as a tracking URI;
 `postgres.restart()` / `mlflow_server.stop()` are there for fault-injection tests.
+
+The cluster is the one `python -m g2core.stack up` runs (g2core.stack.postgres), not pytest-postgresql's
+`postgresql_proc`: that runs initdb and pg_ctl as the current user, and PostgreSQL refuses to run as
+root, which CI containers are; g2core.stack.postgres runs them as the `postgres` OS user. The tests
+also need what the stack sets up (password auth, the `g2` role, the mlflow and optuna databases).
 """
 
 from __future__ import annotations
@@ -18,8 +23,8 @@ from pathlib import Path
 import pytest
 
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
-from g2core.stack.net import free_port
 from g2core.stack.postgres import INSTALL_HINT, PostgresError, PostgresHandle, find_pg_bin, start_postgres
+from tests.integration.helpers import free_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
@@ -70,12 +75,26 @@ def stack_timings() -> dict[str, float]:
     return {}
 
 
+class RestartableCluster(PostgresHandle):
+    """The stack's cluster plus what fault tests need: restart it, see that its server process changed."""
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    @property
+    def pid(self) -> int | None:
+        pidfile = self.data_dir / "postmaster.pid"
+        return int(pidfile.read_text().split()[0]) if pidfile.exists() else None
+
+
 @pytest.fixture(scope="session")
-def postgres(stack_timings: dict[str, float]) -> Iterator[PostgresHandle]:
+def postgres(stack_timings: dict[str, float]) -> Iterator[RestartableCluster]:
     _install_postgres_or_skip()
     root = reachable_tmp_dir("g2-pg-")
     started = time.perf_counter()
-    handle = start_postgres(root, free_port(), ephemeral=True)
+    pg = start_postgres(root, free_port(), ephemeral=True)
+    handle = RestartableCluster(pg.bindir, pg.data_dir, pg.host, pg.port, pg.password, pg.ephemeral)
     stack_timings["postgres"] = time.perf_counter() - started
     try:
         yield handle

@@ -14,13 +14,16 @@ from pathlib import Path
 
 import pytest
 
+from g2core.names import TAG_SEED, TAG_VARIANT, VAL, metric_key
 from g2core.stack.mlflow_server import ServerHandle
-from g2core.stack.net import free_port, http_ok, listening_addresses
+from g2core.stack.net import http_ok
 from g2core.stack.postgres import PostgresHandle
+from tests.integration.helpers import free_port, listening_addresses
 
 pytestmark = pytest.mark.integration
 
 STACK_CLI = [sys.executable, "-m", "g2core.stack"]
+DELTA1 = metric_key(VAL, "delta1")
 
 # An Optuna worker: waits for its sibling (so both really run in parallel), then takes enqueued
 # trials until none is left. Losing the race for the last one yields a fresh sampled trial, which
@@ -79,16 +82,16 @@ def test_run_with_metric_and_artifact_reads_back(mlflow_server: ServerHandle, tm
 
     client = MlflowClient(tracking_uri=mlflow_server.uri)
     experiment_id = client.create_experiment(f"g2/it-{time.time_ns()}")
-    run = client.create_run(experiment_id, tags={"variant": "baseline", "seed": "0"})
+    run = client.create_run(experiment_id, tags={TAG_VARIANT: "baseline", TAG_SEED: "0"})
     for step, value in enumerate([0.5, 0.7, 0.9]):
-        client.log_metric(run.info.run_id, "val/delta1", value, step=step)
+        client.log_metric(run.info.run_id, DELTA1, value, step=step)
     (tmp_path / "config.yaml").write_text("loss:\n  weights: {adepth: 1.0}\n")
     client.log_artifact(run.info.run_id, str(tmp_path / "config.yaml"))
     client.set_terminated(run.info.run_id)
 
     # Proxied artifacts: clients never need the server's disk.
     assert client.get_run(run.info.run_id).info.artifact_uri.startswith("mlflow-artifacts:")
-    history = client.get_metric_history(run.info.run_id, "val/delta1")
+    history = client.get_metric_history(run.info.run_id, DELTA1)
     assert [(m.step, m.value) for m in history] == [(0, 0.5), (1, 0.7), (2, 0.9)]
     assert [a.path for a in client.list_artifacts(run.info.run_id)] == ["config.yaml"]
     local = client.download_artifacts(run.info.run_id, "config.yaml", str(tmp_path / "back"))

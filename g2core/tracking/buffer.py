@@ -1,0 +1,152 @@
+"""RunTracker: one MLflow run's metrics buffered and sent with log_batch, in the background by default."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
+
+from g2core.config import redact
+from g2core.names import BEST, BEST_EPOCH_KEY, LOSS, REF, TAG_FAILURE, TRAIN, VAL, metric_key, split_of
+from g2core.tracking.outage import Unsent
+from g2core.tracking.store import server_answers
+
+MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+# Per metric prefix, the key whose last step tells how far a resumed run had logged: train/* and val/*
+# every few steps, best/* once at the end, ref/* once at the start (step 0).
+FLOOR_KEYS = {
+    TRAIN: metric_key(TRAIN, LOSS),
+    VAL: metric_key(VAL, LOSS),
+    BEST: BEST_EPOCH_KEY,
+    REF: metric_key(REF, "abs_rel"),
+}
+MAX_PARAM_LEN = 6000
+
+
+class RunTracker:
+    """One MLflow run. Metrics are buffered and sent with log_batch, asynchronously unless told otherwise.
+
+    On resume, metric steps already in the store are not sent again (`floor`), so a run that restarts
+    from its last checkpoint logs every step exactly once.
+
+    While the tracking server does not answer, metrics and deferrable artifacts are kept (`Unsent`) and
+    sent again at the next flush, so training goes on through a server restart. What is still unsent is
+    saved in every checkpoint (`unsent_state`) and handed back on resume (`unsent=`): a run that ends
+    during an outage loses nothing, and the same command sends it once the server is back.
+    """
+
+    def __init__(
+        self, client: MlflowClient, run_id: str, *, asynchronous: bool = True, unsent: Mapping | None = None
+    ) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.asynchronous = asynchronous
+        self._buffer: list[Metric] = []
+        self._pending: list[tuple[Any, list[Metric]]] = []
+        self._floor = {prefix: self._max_step(key) for prefix, key in FLOOR_KEYS.items()}
+        self._unsent = Unsent(client.tracking_uri, unsent, self._stored)
+
+    def _max_step(self, key: str) -> int:
+        history = self.client.get_metric_history(self.run_id, key)
+        return max((m.step for m in history), default=-1)
+
+    def _stored(self, key: str, step: int) -> bool:
+        """Whether the store already held this step of this key when the run was resumed."""
+        return step <= self._floor.get(split_of(key), -1)
+
+    def _answers(self) -> bool:
+        return server_answers(self.client.tracking_uri)
+
+    def log_metrics(self, values: Mapping[str, float], step: int) -> None:
+        timestamp = int(time.time() * 1000)
+        for key, value in values.items():
+            if self._stored(key, step):
+                continue
+            self._buffer.append(Metric(key, float(value), timestamp, step))
+        if len(self._buffer) >= MAX_BATCH:
+            self.flush()
+
+    def flush(self, wait: bool = False) -> None:
+        pending, self._buffer = self._unsent.take_metrics() + self._buffer, []
+        if (pending or self._unsent.artifacts) and not self._answers():
+            self._unsent.keep(pending)
+            pending = []
+        for i in range(0, len(pending), MAX_BATCH):
+            chunk = pending[i : i + MAX_BATCH]
+            try:
+                op = self.client.log_batch(self.run_id, metrics=chunk, synchronous=not self.asynchronous)
+            except Exception as exc:  # a synchronous batch to a server that went away
+                self._unsent.keep(pending[i:], exc)
+                break
+            if op is not None:
+                self._pending.append((op, chunk))
+        if wait:
+            pending_ops, self._pending = self._pending, []
+            for op, chunk in pending_ops:
+                try:
+                    op.wait()
+                except Exception as exc:
+                    self._unsent.keep(chunk, exc)
+            if not self._unsent.metrics:
+                self._send_artifacts()
+
+    def unsent_state(self) -> dict[str, list]:
+        """What the server has not received yet, as plain data for a checkpoint (flush(wait=True) first)."""
+        return self._unsent.state()
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        existing = self.client.get_run(self.run_id).data.params
+        fresh = [
+            Param(k, str(redact(k, v))[:MAX_PARAM_LEN])
+            for k, v in sorted(params.items())
+            if k not in existing
+        ]
+        for i in range(0, len(fresh), 100):
+            self.client.log_batch(self.run_id, params=fresh[i : i + 100], synchronous=True)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        self.client.log_batch(
+            self.run_id, tags=[RunTag(k, str(redact(k, v))) for k, v in tags.items()], synchronous=True
+        )
+
+    def log_artifact(
+        self, path: str | Path, artifact_path: str | None = None, *, deferrable: bool = False
+    ) -> None:
+        """Upload a file; a deferrable one waits for the server when it does not answer."""
+        if deferrable and (self._unsent.artifacts or not self._answers()):
+            self._unsent.defer_artifact(path, artifact_path)  # queued behind those already waiting
+            return
+        try:
+            self.client.log_artifact(self.run_id, str(path), artifact_path)
+        except Exception as exc:
+            if not deferrable:
+                raise
+            self._unsent.defer_artifact(path, artifact_path, exc)
+
+    def _send_artifacts(self) -> None:
+        waiting, self._unsent.artifacts = self._unsent.artifacts, []
+        for i, (path, artifact_path) in enumerate(waiting):
+            try:
+                self.client.log_artifact(self.run_id, path, artifact_path)
+            except Exception as exc:
+                self._unsent.keep([], exc)
+                self._unsent.artifacts = waiting[i:]
+                return
+
+    def finish(self, status: str = "FINISHED", reason: str | None = None) -> None:
+        """Send everything still buffered, then mark the run FINISHED / FAILED / KILLED.
+
+        Raises TrackingUnavailable, leaving the run open to be resumed, when the server does not answer.
+        """
+        try:
+            self.flush(wait=True)
+        finally:
+            if not self._unsent.empty:
+                raise self._unsent.error()
+            if reason:
+                self.set_tags({TAG_FAILURE: reason[:5000]})
+            self.client.set_terminated(self.run_id, status)
