@@ -178,3 +178,9 @@ BEST_PREDICTIONS = "best_predictions.npz"
 SAMPLES_PATH = f"{SAMPLES_DIR}/{BEST_PREDICTIONS}"
 REPORT_DIR = "report"
 EVAL_DIR = "eval"
+IMAGE_COLUMN = "image"  # the per-image tables' first column: the image's index in its split
+
+
+def per_image_artifact(split: str) -> str:
+    """`eval/test_per_image.csv`: one row per image of a split (IMAGE_COLUMN, then ALL_METRIC_KEYS)."""
+    return f"{EVAL_DIR}/{split}_per_image.csv"
