@@ -1,20 +1,30 @@
 """Optuna storage: a journal file by default, PostgreSQL for many machines; and the study's bookkeeping
-of which (variant, seed) pairs are done, running, lost with a dead worker, or still to queue."""
+of which (variant, seed) pairs are done, running, lost with a dead worker, or still to queue.
+
+Only Optuna's public API: a queued pair carries its run key as a user attribute (enqueue_trial), a trial
+is failed with study.tell, and a user attribute of a trial another process took is written through the
+storage's public methods. Optuna's own heartbeat is not used: JournalStorage (the default) has none in
+Optuna 5, and RDBStorage's (whole seconds; stale trials failed only when some worker starts its next
+trial; RetryHeartbeatStaleTrialCallback queueing a copy beside ours) cannot tell a dead local process
+at once nor keep each (variant, seed) queued exactly once. Our heartbeat is a trial user attribute.
+"""
 
 from __future__ import annotations
 
-import os
 import socket
 import time
 from collections import defaultdict
 from pathlib import Path
 
 import optuna
-from optuna.storages import JournalStorage, RDBStorage
+from optuna.exceptions import UpdateFinishedTrialError
+from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
 from g2core.config import ConfigError, redact
+from g2core.names import ATTR_FAILURE, ATTR_HEARTBEAT, ATTR_KEY, ATTR_RETRY_OF, ATTR_WORKER, trial_key
+from g2core.stack.net import pid_alive
 from g2core.study.spec import StudySpec
 
 DIED = "worker died"
@@ -23,7 +33,7 @@ DIED = "worker died"
 CLAIM_S = 10.0
 
 
-def open_storage(url: str) -> optuna.storages.BaseStorage:
+def open_storage(url: str) -> BaseStorage:
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
         return JournalStorage(JournalFileBackend(url))
@@ -38,21 +48,21 @@ def open_storage(url: str) -> optuna.storages.BaseStorage:
         ) from None
 
 
-def pair_of(trial: FrozenTrial) -> tuple[str, int] | None:
-    params = trial.params or trial.system_attrs.get("fixed_params") or {}
+def study_attrs(storage: BaseStorage, name: str) -> dict | None:
+    """The user attributes of study `name`, or None when the storage has no such study (reads only)."""
+    try:
+        study_id = storage.get_study_id_from_name(name)
+    except KeyError:
+        return None
+    return storage.get_study_user_attrs(study_id)
+
+
+def pair_of(trial: FrozenTrial, queued: dict[str, tuple[str, int]]) -> tuple[str, int] | None:
+    """The (variant, seed) of a trial: its params once a worker suggested them, else its queued key."""
+    params = trial.params
     if "variant" in params and "seed" in params:
         return str(params["variant"]), int(params["seed"])
-    return None
-
-
-def _pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return queued.get(trial.user_attrs.get(ATTR_KEY))
 
 
 def _young_unclaimed(study: optuna.Study) -> list[FrozenTrial]:
@@ -61,11 +71,11 @@ def _young_unclaimed(study: optuna.Study) -> list[FrozenTrial]:
     return [
         t
         for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,))
-        if not t.user_attrs.get("g2.worker") and now - t.datetime_start.timestamp() <= CLAIM_S
+        if not t.user_attrs.get(ATTR_WORKER) and now - t.datetime_start.timestamp() <= CLAIM_S
     ]
 
 
-def reclaim_stale(study: optuna.Study, spec: StudySpec) -> list[FrozenTrial]:
+def reclaim_stale(study: optuna.Study, storage: BaseStorage, spec: StudySpec) -> list[FrozenTrial]:
     """Mark RUNNING trials whose worker is gone as FAIL (`worker died`) so their work is queued again.
 
     A worker on this machine is gone when its process is; one elsewhere when its heartbeat is older
@@ -76,20 +86,30 @@ def reclaim_stale(study: optuna.Study, spec: StudySpec) -> list[FrozenTrial]:
         time.sleep(0.5)
     host, now, reclaimed = socket.gethostname(), time.time(), []
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        worker = trial.user_attrs.get("g2.worker") or {}
-        beat = trial.user_attrs.get("g2.heartbeat") or trial.datetime_start.timestamp()
-        local_dead = worker.get("host") == host and not _pid_alive(int(worker.get("pid", -1)))
+        worker = trial.user_attrs.get(ATTR_WORKER) or {}
+        beat = trial.user_attrs.get(ATTR_HEARTBEAT) or trial.datetime_start.timestamp()
+        local_dead = worker.get("host") == host and not pid_alive(int(worker.get("pid", -1)))
         unclaimed = not worker and now - trial.datetime_start.timestamp() > CLAIM_S
         if local_dead or unclaimed or now - beat > spec.grace_s:
-            release(study, trial)
+            release(study, storage, trial.number)
             reclaimed.append(trial)
     return reclaimed
 
 
-def release(study: optuna.Study, trial: FrozenTrial) -> None:
-    """Fail a trial whose worker is gone, so that its (variant, seed) or weights are queued again."""
-    study._storage.set_trial_user_attr(trial._trial_id, "g2.failure", f"{DIED}; retried")
-    study._storage.set_trial_state_values(trial._trial_id, TrialState.FAIL)
+def release(study: optuna.Study, storage: BaseStorage, number: int) -> None:
+    """Fail trial `number`, whose worker is gone, so that its (variant, seed) or weights are queued again.
+
+    `storage` is the one the study was opened on: the reason goes on the trial through the storage's
+    public methods (a Trial object exists only in the process that asked for it), then study.tell fails it.
+    """
+    trial_id = storage.get_trial_id_from_study_id_trial_number(
+        storage.get_study_id_from_name(study.study_name), number
+    )
+    try:
+        storage.set_trial_user_attr(trial_id, ATTR_FAILURE, f"{DIED}; retried")
+    except UpdateFinishedTrialError:
+        return  # its worker finished it after all
+    study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
 
 
 def enqueue_missing(study: optuna.Study, spec: StudySpec, *, retry_failed: bool) -> int:
@@ -100,32 +120,36 @@ def enqueue_missing(study: optuna.Study, spec: StudySpec, *, retry_failed: bool)
     trials = study.get_trials(deepcopy=False)
     if spec.kind == "search":
         return _requeue_search(study, trials)
+    queued = {trial_key(v, s): (v, s) for v, s in spec.pairs()}
     states: dict[tuple[str, int], list[FrozenTrial]] = defaultdict(list)
     for trial in trials:
-        pair = pair_of(trial)
+        pair = pair_of(trial, queued)
         if pair is not None:
             states[pair].append(trial)
-    queued = 0
+    count = 0
     for pair in spec.pairs():
         history = states.get(pair, [])
         if any(t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) for t in history):
             continue
         last = max(history, key=lambda t: t.number) if history else None
-        died = last is not None and str(last.user_attrs.get("g2.failure", "")).startswith(DIED)
+        died = last is not None and str(last.user_attrs.get(ATTR_FAILURE, "")).startswith(DIED)
         if last is None or retry_failed or died:
-            study.enqueue_trial({"variant": pair[0], "seed": pair[1]})
-            queued += 1
-    return queued
+            # The key marks the trial as queued work: the objective tells it from a fresh trial by it.
+            study.enqueue_trial(
+                {"variant": pair[0], "seed": pair[1]}, user_attrs={ATTR_KEY: trial_key(*pair)}
+            )
+            count += 1
+    return count
 
 
 def _requeue_search(study: optuna.Study, trials: list[FrozenTrial]) -> int:
     """A search re-runs a trial lost with its worker, with the same weights (and so the same run)."""
-    retried = {t.user_attrs.get("g2.retry_of") for t in trials}
+    retried = {t.user_attrs.get(ATTR_RETRY_OF) for t in trials}
     queued = 0
     for trial in trials:
-        died = str(trial.user_attrs.get("g2.failure", "")).startswith(DIED)
+        died = str(trial.user_attrs.get(ATTR_FAILURE, "")).startswith(DIED)
         if trial.state == TrialState.FAIL and died and trial.number not in retried and trial.params:
-            study.enqueue_trial(trial.params, user_attrs={"g2.retry_of": trial.number})
+            study.enqueue_trial(trial.params, user_attrs={ATTR_RETRY_OF: trial.number})
             queued += 1
     return queued
 
@@ -133,11 +157,11 @@ def _requeue_search(study: optuna.Study, trials: list[FrozenTrial]) -> int:
 def failed_pairs(study: optuna.Study, since: int = 0) -> dict[str, str]:
     """Work that raised (in trials numbered `since` or later) and has not succeeded since: key -> reason."""
     done = {
-        t.user_attrs.get("g2.key") for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+        t.user_attrs.get(ATTR_KEY) for t in study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
     }
     failed = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        key, reason = trial.user_attrs.get("g2.key"), str(trial.user_attrs.get("g2.failure", "unknown"))
+        key, reason = trial.user_attrs.get(ATTR_KEY), str(trial.user_attrs.get(ATTR_FAILURE, "unknown"))
         if trial.number >= since and key and key not in done and not reason.startswith(DIED):
             failed[key] = reason
     return failed

@@ -16,8 +16,23 @@ import optuna
 from omegaconf import DictConfig, open_dict
 
 from g2core.config import compose, redact
+from g2core.names import (
+    ATTR_FAILURE,
+    ATTR_HEARTBEAT,
+    ATTR_IDLE,
+    ATTR_KEY,
+    ATTR_RUN_ID,
+    ATTR_WORKER,
+    ROLE_CHILD,
+    TAG_MLFLOW_GIT_COMMIT,
+    TAG_ROLE,
+    TAG_STUDY,
+    TAG_TRIAL,
+    trial_key,
+)
 from g2core.study.spec import StudySpec, search_key
 from g2core.study.storage import open_storage, release, too_many_failures
+from g2core.tracking import git_commit
 from g2core.train import StopTraining, TrainHooks, train
 
 
@@ -50,10 +65,13 @@ def trial_config(
         cfg.tracking.parent_run_id = plan.parent_run_id
         cfg.tracking.run_name = key
         cfg.tracking.tags = {
-            "study": spec.name,
-            "trial": trial if trial is not None else -1,
-            "g2.role": "child",
+            TAG_STUDY: spec.name,
+            TAG_TRIAL: trial if trial is not None else -1,
+            TAG_ROLE: ROLE_CHILD,
         }
+        commit = git_commit()
+        if commit != "unknown":  # MLflow's own tag (its UI shows it), beside the tracker's git_commit
+            cfg.tracking.tags[TAG_MLFLOW_GIT_COMMIT] = commit
         cfg.trainer.run_dir = str(spec.run_dir(cfg.paths.root, key))
         cfg.trainer.progress = False
         if plan.threads:
@@ -62,22 +80,25 @@ def trial_config(
 
 
 class Heartbeat:
-    """Stamps the trial every few seconds, so another process can tell a dead worker from a slow one."""
+    """Stamps the trial every few seconds, so another process can tell a dead worker from a slow one.
 
-    def __init__(self, study: optuna.Study, trial: optuna.Trial, interval: float) -> None:
-        self._storage, self._trial_id, self._interval = study._storage, trial._trial_id, interval
+    A trial user attribute rather than Optuna's heartbeat, which the journal storage does not have.
+    """
+
+    def __init__(self, trial: optuna.Trial, interval: float) -> None:
+        self._trial, self._interval = trial, interval
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._beat, daemon=True)
 
     def _beat(self) -> None:
         while not self._stop.wait(self._interval):
             try:
-                self._storage.set_trial_user_attr(self._trial_id, "g2.heartbeat", time.time())
+                self._trial.set_user_attr(ATTR_HEARTBEAT, time.time())
             except Exception:  # a storage outage must not kill the training; the trial retries later
                 pass
 
     def __enter__(self) -> Heartbeat:
-        self._storage.set_trial_user_attr(self._trial_id, "g2.heartbeat", time.time())
+        self._trial.set_user_attr(ATTR_HEARTBEAT, time.time())
         self._thread.start()
         return self
 
@@ -92,19 +113,19 @@ def say(message: str) -> None:
 def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     spec = plan.spec
     if spec.kind == "ablation":
-        if "fixed_params" not in trial.study._storage.get_trial_system_attrs(trial._trial_id):
+        if ATTR_KEY not in trial.user_attrs:  # queued pairs carry their key; ask() made this one afresh
             # Another worker took the last queued pair between our check and our ask(): nothing to do.
-            trial.set_user_attr("g2.idle", True)
+            trial.set_user_attr(ATTR_IDLE, True)
             raise optuna.TrialPruned("no queued (variant, seed) left")
         variant = trial.suggest_categorical("variant", list(spec.variants))
         seed = trial.suggest_categorical("seed", list(spec.seeds))
-        weights, key = None, f"{variant}-s{seed}"
+        weights, key = None, trial_key(variant, seed)
     else:
         weights = {t: trial.suggest_float(f"w_{t}", lo, hi) for t, (lo, hi) in spec.search_space.items()}
         variant, seed = spec.variants[0], spec.seeds[0]
         key = search_key(weights)
-    trial.set_user_attr("g2.key", key)
-    trial.set_user_attr("g2.worker", {"host": socket.gethostname(), "pid": os.getpid()})
+    trial.set_user_attr(ATTR_KEY, key)
+    trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
     cfg = trial_config(plan, variant, seed, key, trial.number, weights)
 
     def on_validation(epoch: int, metrics: dict[str, float]) -> None:
@@ -115,19 +136,19 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
             raise StopTraining(f"pruned by Optuna's median pruner at epoch {epoch + 1}")
 
     hooks = TrainHooks(
-        on_run_started=lambda run_id: trial.set_user_attr("mlflow_run_id", run_id),
+        on_run_started=lambda run_id: trial.set_user_attr(ATTR_RUN_ID, run_id),
         on_validation=on_validation,
     )
     say(f"trial {trial.number} start: {key}")
     started = time.time()
     try:
-        with Heartbeat(trial.study, trial, spec.heartbeat_s):
+        with Heartbeat(trial, spec.heartbeat_s):
             result = train(cfg, hooks)
     except StopTraining as exc:
         say(f"trial {trial.number} pruned: {key} ({exc})")
         raise optuna.TrialPruned(str(exc)) from None
     except Exception as exc:
-        trial.set_user_attr("g2.failure", f"{type(exc).__name__}: {exc}"[:2000])
+        trial.set_user_attr(ATTR_FAILURE, f"{type(exc).__name__}: {exc}"[:2000])
         say(f"trial {trial.number} FAILED: {key}: {type(exc).__name__}: {exc}")
         raise
     value = result.best[spec.metric.removeprefix("val/")]
@@ -138,7 +159,8 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     return value
 
 
-def load_study(plan: TrialPlan) -> optuna.Study:
+def load_study(plan: TrialPlan) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
+    """The study as a worker sees it (its sampler and pruner), and the storage it was opened on."""
     spec = plan.spec
     sampler = optuna.samplers.TPESampler(
         seed=spec.seeds[0], n_startup_trials=min(5, max(1, spec.n_trials // 3))
@@ -148,9 +170,9 @@ def load_study(plan: TrialPlan) -> optuna.Study:
         if spec.kind == "search"
         else optuna.pruners.NopPruner()
     )
-    return optuna.load_study(
-        study_name=spec.name, storage=open_storage(plan.storage_url), sampler=sampler, pruner=pruner
-    )
+    storage = open_storage(plan.storage_url)
+    study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
+    return study, storage
 
 
 def work(plan: TrialPlan) -> None:
@@ -161,9 +183,9 @@ def work(plan: TrialPlan) -> None:
         import torch
 
         torch.set_num_threads(plan.threads)
-    study = load_study(plan)
+    study, storage = load_study(plan)
     spec = plan.spec
-    guard = StorageGuard(study, plan)
+    guard = StorageGuard(study, storage, plan)
     waiting = (optuna.trial.TrialState.WAITING,)
     if spec.kind == "ablation":
         while guard.answer(
@@ -209,8 +231,8 @@ class StorageGuard:
 
     MAX_STRIKES = 5  # failures of optimize in a row: past this it is not an outage
 
-    def __init__(self, study: optuna.Study, plan: TrialPlan) -> None:
-        self.study, self.plan, self.strikes = study, plan, 0
+    def __init__(self, study: optuna.Study, storage: optuna.storages.BaseStorage, plan: TrialPlan) -> None:
+        self.study, self.storage, self.plan, self.strikes = study, storage, plan, 0
 
     def _describe(self, exc: Exception) -> str:
         first = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
@@ -240,8 +262,8 @@ class StorageGuard:
         me = {"host": socket.gethostname(), "pid": os.getpid()}
         running = (optuna.trial.TrialState.RUNNING,)
         for trial in self.answer(lambda: self.study.get_trials(deepcopy=False, states=running)):
-            if trial.user_attrs.get("g2.worker") == me:
-                self.answer(lambda t=trial: release(self.study, t))
+            if trial.user_attrs.get(ATTR_WORKER) == me:
+                self.answer(lambda n=trial.number: release(self.study, self.storage, n))
         return False
 
 
