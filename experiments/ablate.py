@@ -1,7 +1,9 @@
 """Run a study: `python experiments/ablate.py +study=loss_terms [key=value ...]`.
 
 Trains every (variant, seed) of the study (or every trial of a weight search) as MLflow child runs of one
-parent run, then writes the comparison report. The same command after a crash finishes the study.
+parent run, then writes the comparison report. The same command after a crash finishes the study; a
+command with other shared settings (trainer.max_epochs=10 ...) is refused, and so are seed=, experiment=
+and variant=, which a study sets per trial from study.seeds and study.variants.
 """
 
 import hydra

@@ -175,3 +175,38 @@ def test_bad_study_is_one_clear_line_and_trains_nothing(extra: tuple[str, ...], 
     assert out.returncode != 0 and key in out.stderr, out.stderr
     assert "Traceback" not in out.stderr and "pw@" not in out.stderr
     assert not (root / "runs").exists() and not (root / "studies" / "loss_terms" / "runs").exists()
+
+
+def _store(root: Path) -> dict[str, bytes]:
+    """Every byte of the MLflow store and the Optuna journal (read without opening either)."""
+    files = [root / "mlflow.db", root / "studies" / "loss_terms" / "optuna.journal"]
+    return {str(f): f.read_bytes() for f in files}
+
+
+def test_a_study_keeps_one_set_of_settings(root: Path) -> None:
+    one = ("study.variants=[ssi_only]", "study.baseline=ssi_only", "study.seeds=[0]", "trainer.max_epochs=1")
+    first = ablate(root, *one)
+    assert first.returncode == 0, first.stderr[-3000:]
+    # Keys that do not change what a trial learns resume the study: nothing trains again.
+    same = ablate(root, *one, "study.max_failures=5", "trainer.progress=true")
+    assert same.returncode == 0 and " start: " not in same.stdout, same.stdout + same.stderr[-3000:]
+    before = _store(root)
+    refused = {
+        ("trainer.max_epochs=10",): ("trainer.max_epochs (1 then, 10 now)", "study.name=loss_terms_"),
+        ("seed=3",): ("study.seeds",),
+        ("experiment=midas",): ("study.variants",),
+        ("variant=x",): ("study.variants",),
+    }
+    for extra, says in refused.items():
+        out = ablate(root, *one, *extra)
+        lines = out.stderr.strip().splitlines()
+        assert out.returncode == 2 and len(lines) == 1, out.stderr[-3000:]
+        assert all(s in lines[0] for s in says) and "Traceback" not in out.stderr, lines[0]
+        assert " start: " not in out.stdout and _store(root) == before, extra  # nothing trained or written
+    _, parents, kids = children(root)
+    assert len(parents) == 1 and [k.info.run_name for k in kids] == ["ssi_only-s0"]
+    # The suggested study is a separate one, trained with the new settings beside the first.
+    name = ablate(root, *one, "trainer.max_epochs=2").stderr.split("study.name=")[-1].strip()
+    assert name == "loss_terms_max_epochs2", name
+    other = ablate(root, *one, "trainer.max_epochs=2", f"study.name={name}")
+    assert other.returncode == 0 and "trial 0 start" in other.stdout, other.stderr[-3000:]

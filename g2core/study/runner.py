@@ -2,7 +2,8 @@
 queue the work, run the workers, retry work lost with a dead worker, and write the report.
 
 Running the same command again resumes: finished trials are not trained again, an interrupted trial
-resumes from its checkpoint in its own MLflow child run.
+resumes from its checkpoint in its own MLflow child run. A command with other shared settings is refused
+(g2core.study.identity) before anything is trained or written.
 """
 
 from __future__ import annotations
@@ -10,23 +11,45 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
 
 from g2core.config import ConfigError, flatten, redact, validate_train_config
 from g2core.data import build_datasets
+from g2core.names import (
+    ATTR_IDLE,
+    ATTR_KEY,
+    ATTR_PARENT_RUN_ID,
+    ATTR_RUN_ID,
+    BEST,
+    ROLE_PARENT,
+    STUDY_PARAM_PREFIX,
+    TAG_ROLE,
+    TAG_STUDY,
+    parent_run_name,
+    study_tag,
+)
+from g2core.study.identity import (
+    check_same_settings,
+    record_settings,
+    refuse_trial_overrides,
+    shared_settings,
+)
 from g2core.study.spec import StudySpec, load_spec
 from g2core.study.storage import enqueue_missing, failed_pairs, open_storage, reclaim_stale, too_many_failures
 from g2core.study.worker import TrialPlan, say, trial_config, work, work_in_subprocess
 from g2core.tracking import check_tracking_uri, find_runs, get_or_create_experiment, resolve_tracking_uri
 
 MAX_ROUNDS = 3  # rounds of re-queuing work lost with a dead worker, per invocation
+MAX_PARAMS = 100  # params per MlflowClient.log_batch (MLflow's limit)
 
 
 @dataclass
@@ -53,7 +76,8 @@ def _preflight(cfg: DictConfig, spec: StudySpec, plan: TrialPlan) -> None:
 
 def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg: DictConfig) -> str:
     experiment_id = get_or_create_experiment(client, spec.experiment, cfg.paths.root)
-    run_id = study.user_attrs.get("mlflow_parent_run_id")
+    identity = {TAG_ROLE: ROLE_PARENT, TAG_STUDY: spec.name}
+    run_id = study.user_attrs.get(ATTR_PARENT_RUN_ID)
     if run_id:
         try:
             if client.get_run(run_id).info.lifecycle_stage != "active":
@@ -61,33 +85,36 @@ def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg:
         except Exception:
             run_id = None
     if not run_id:
-        runs = find_runs(client, experiment_id, {"g2.role": "parent", "study": spec.name})
+        runs = find_runs(client, experiment_id, identity)
         active = [r for r in runs if r.info.lifecycle_stage == "active"]
         run_id = (
             active[0].info.run_id
             if active
             else client.create_run(
-                experiment_id, tags={"g2.role": "parent", "study": spec.name}, run_name=f"study-{spec.name}"
+                experiment_id, tags=identity, run_name=parent_run_name(spec.name)
             ).info.run_id
         )
-        study.set_user_attr("mlflow_parent_run_id", run_id)
+        study.set_user_attr(ATTR_PARENT_RUN_ID, run_id)
     client.update_run(run_id, status="RUNNING")
     tags = {
-        "study.kind": spec.kind,
-        "study.metric": spec.metric,
-        "study.direction": spec.direction,
-        "study.baseline": spec.baseline,
-        "study.variants": ",".join(spec.variants),
-        "study.seeds": ",".join(map(str, spec.seeds)),
-        "study.status": "running",
-        "study.storage": redact("url", spec.storage_url(cfg.paths.root)),
+        study_tag("kind"): spec.kind,
+        study_tag("metric"): spec.metric,
+        study_tag("direction"): spec.direction,
+        study_tag("baseline"): spec.baseline,
+        study_tag("variants"): ",".join(spec.variants),
+        study_tag("seeds"): ",".join(map(str, spec.seeds)),
+        study_tag("status"): "running",
+        study_tag("storage"): redact("url", spec.storage_url(cfg.paths.root)),
     }
-    for key, value in tags.items():
-        client.set_tag(run_id, key, value)
-    logged = client.get_run(run_id).data.params
-    for key, value in flatten(OmegaConf.to_container(cfg.study, resolve=True), "study.").items():
-        if key not in logged:
-            client.log_param(run_id, key, str(value)[:6000])
+    logged = client.get_run(run_id).data.params  # a param is written once: a resumed study keeps its own
+    params = [
+        Param(key, str(value)[:6000])
+        for key, value in flatten(OmegaConf.to_container(cfg.study, resolve=True), STUDY_PARAM_PREFIX).items()
+        if key not in logged
+    ]
+    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()], params=params[:MAX_PARAMS])
+    for i in range(MAX_PARAMS, len(params), MAX_PARAMS):
+        client.log_batch(run_id, params=params[i : i + MAX_PARAMS])
     return run_id
 
 
@@ -100,7 +127,7 @@ def _progress(study_name: str, storage_url: str, total: int, stop: threading.Eve
             try:
                 study = optuna.load_study(study_name=study_name, storage=storage)
                 done = sum(
-                    t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not t.user_attrs.get("g2.idle")
+                    t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not t.user_attrs.get(ATTR_IDLE)
                     for t in study.get_trials(deepcopy=False)
                 )
             except Exception:  # a storage outage: the workers wait it out, the bar just skips a beat
@@ -127,12 +154,16 @@ def _run_workers(plan: TrialPlan, workers: int) -> None:
 
 
 def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
+    """Run (or resume) the study cfg.study; `cli_overrides` are the command line's non-study overrides."""
+    refuse_trial_overrides(cli_overrides)
     spec = load_spec(cfg)
     root = str(cfg.paths.root)
     uri = resolve_tracking_uri(cfg.tracking.uri, root)
     check_tracking_uri(uri)
     storage_url = spec.storage_url(root)
     storage = open_storage(storage_url)
+    settings = shared_settings(spec, cli_overrides)
+    check_same_settings(storage, spec, settings)  # before anything is trained or written
     cpus = os.cpu_count() or 1
     threads = max(1, cpus // spec.workers) if spec.workers > 1 else None
     plan = TrialPlan(spec, tuple(cli_overrides), "", storage_url, threads)
@@ -147,6 +178,7 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
             f"study.direction={spec.direction}: the stored study {spec.name!r} was created to "
             f"{study.direction.name.lower()}; use another study.name or the same direction"
         )
+    record_settings(study, settings)
     client = MlflowClient(uri)
     parent = _parent_run(client, spec, study, cfg)
     since = len(study.get_trials(deepcopy=False))
@@ -157,7 +189,7 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
         f"MLflow parent run {parent}; Optuna storage {redact('url', storage_url)}"
     )
 
-    reclaim_stale(study, spec)
+    reclaim_stale(study, storage, spec)
     enqueue_missing(study, spec, retry_failed=True)
     stop = threading.Event()
     bar = threading.Thread(target=_progress, args=(spec.name, storage_url, expected, stop), daemon=True)
@@ -167,7 +199,7 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
             _run_workers(plan, spec.workers)
             if too_many_failures(study, spec, since):
                 break
-            reclaim_stale(study, spec)
+            reclaim_stale(study, storage, spec)
             if not enqueue_missing(study, spec, retry_failed=False):
                 break
     finally:
@@ -190,23 +222,23 @@ def _finish(
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     failed = failed_pairs(study)
     running = [t for t in trials if t.state == TrialState.RUNNING]
-    finished = len({t.user_attrs.get("g2.key") for t in complete}) >= expected and not running
-    client.set_tag(parent, "study.status", "finished" if finished else "running")
+    finished = len({t.user_attrs.get(ATTR_KEY) for t in complete}) >= expected and not running
+    tags = {study_tag("status"): "finished" if finished else "running"}
+    metrics: list[Metric] = []
     if complete:
         best = (
             min(complete, key=lambda t: t.value)
             if spec.direction == "minimize"
             else max(complete, key=lambda t: t.value)
         )
-        best_run = best.user_attrs.get("mlflow_run_id")
-        client.set_tag(parent, "study.best_trial", best.user_attrs.get("g2.key", best.number))
+        best_run = best.user_attrs.get(ATTR_RUN_ID)
+        tags[study_tag("best_trial")] = best.user_attrs.get(ATTR_KEY, best.number)
         if best_run:
-            metrics = client.get_run(best_run).data.metrics
-            for key, value in sorted(metrics.items()):
-                if key.startswith("best/"):
-                    client.log_metric(parent, key, value)
-            for key, value in best.params.items():
-                client.set_tag(parent, f"study.best.{key}", value)
+            now = int(time.time() * 1000)
+            logged = client.get_run(best_run).data.metrics
+            metrics = [Metric(k, v, now, 0) for k, v in sorted(logged.items()) if k.startswith(f"{BEST}/")]
+            tags.update({study_tag(f"best.{key}"): value for key, value in best.params.items()})
+    client.log_batch(parent, metrics=metrics, tags=[RunTag(k, str(v)) for k, v in tags.items()])
     report_dir = None
     if complete:
         from g2core.report import write_report
