@@ -12,6 +12,16 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from g2core.names import (
+    ATTR_KEY,
+    ATTR_WORKER,
+    ROLE_CHILD,
+    ROLE_PARENT,
+    TAG_ROLE,
+    TAG_SEED,
+    TAG_VARIANT,
+    study_tag,
+)
 from g2core.study.storage import open_storage
 from g2core.train.checkpoint import load
 from tests.faults._util import (
@@ -44,7 +54,7 @@ def _worker_in_a_trial(root: Path, main_pid: int) -> tuple[int, str] | None:
         return None
     workers = {pid for pid, cmdline in children_of(main_pid) if "spawn_main" in cmdline}
     for trial in _study(root).get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
-        key, pid = trial.user_attrs.get("g2.key"), (trial.user_attrs.get("g2.worker") or {}).get("pid")
+        key, pid = trial.user_attrs.get(ATTR_KEY), (trial.user_attrs.get(ATTR_WORKER) or {}).get("pid")
         if key in started and pid in workers and load(runs / key / "last.pt")["epoch"] == 0:
             return pid, key
     return None
@@ -98,10 +108,12 @@ def test_kill_a_worker_then_the_study_during_its_report(
         )
         client = sqlite_client(root)
         runs = client.search_runs([client.get_experiment_by_name("g2/loss_terms").experiment_id])
-        parent = [r for r in runs if r.data.tags.get("g2.role") == "parent"]
-        kids = [r for r in runs if r.data.tags.get("g2.role") == "child"]
+        parent = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_PARENT]
+        kids = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_CHILD]
         filed = Counter(
-            (r.data.tags["variant"], int(r.data.tags["seed"])) for r in kids if r.info.status == "FINISHED"
+            (r.data.tags[TAG_VARIANT], int(r.data.tags[TAG_SEED]))
+            for r in kids
+            if r.info.status == "FINISHED"
         )
         outcome.data_lost = len(PAIRS - set(done)) + len(PAIRS - set(filed))
         assert done == Counter({p: 1 for p in PAIRS}), done
@@ -109,7 +121,7 @@ def test_kill_a_worker_then_the_study_during_its_report(
             (r.info.run_name, r.info.status) for r in kids
         ]
         assert len(parent) == 1 and parent[0].info.status == "FINISHED"
-        assert parent[0].data.tags["study.status"] == "finished"
+        assert parent[0].data.tags[study_tag("status")] == "finished"
         for kid in kids:
             assert duplicate_steps(client, kid.info.run_id) == {}, kid.info.run_name
         assert any(a.path == "report" for a in client.list_artifacts(parent[0].info.run_id))

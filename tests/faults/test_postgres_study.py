@@ -13,6 +13,7 @@ import pytest
 from mlflow import MlflowClient
 from optuna.trial import TrialState
 
+from g2core.names import ATTR_WORKER, ROLE_CHILD, ROLE_PARENT, TAG_ROLE, TAG_SEED, TAG_VARIANT, study_tag
 from tests.faults._util import ablate_cmd, duplicate_steps, env, injected, kill9, sqlite_client, wait_until
 
 pytestmark = pytest.mark.faults
@@ -25,16 +26,16 @@ def _check_each_pair_once(storage: str, name: str, client: MlflowClient, pairs: 
     trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
     done = Counter((t.params["variant"], t.params["seed"]) for t in trials if t.state == TrialState.COMPLETE)
     runs = client.search_runs([client.get_experiment_by_name(f"g2/{name}").experiment_id], max_results=500)
-    kids = [r for r in runs if r.data.tags.get("g2.role") == "child"]
+    kids = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_CHILD]
     filed = Counter(
-        (r.data.tags["variant"], int(r.data.tags["seed"])) for r in kids if r.info.status == "FINISHED"
+        (r.data.tags[TAG_VARIANT], int(r.data.tags[TAG_SEED])) for r in kids if r.info.status == "FINISHED"
     )
     lost = len(pairs - set(done)) + len(pairs - set(filed))
     assert done == Counter({p: 1 for p in pairs}), done
     assert filed == Counter({p: 1 for p in pairs}), filed
     assert len(kids) == len(pairs), [(r.info.run_name, r.info.status) for r in kids]
-    parent = [r for r in runs if r.data.tags.get("g2.role") == "parent"]
-    assert len(parent) == 1 and parent[0].data.tags["study.status"] == "finished"
+    parent = [r for r in runs if r.data.tags.get(TAG_ROLE) == ROLE_PARENT]
+    assert len(parent) == 1 and parent[0].data.tags[study_tag("status")] == "finished"
     return lost
 
 
@@ -115,7 +116,7 @@ def test_four_workers_sixteen_trials_each_exactly_once(
         pairs = {(v, s) for v in VARIANTS for s in range(4)}
         outcome.data_lost = _check_each_pair_once(storage, name, client, pairs)
         trials = optuna.load_study(study_name=name, storage=storage).get_trials(deepcopy=False)
-        workers = Counter(t.user_attrs["g2.worker"]["pid"] for t in trials if t.state == TrialState.COMPLETE)
+        workers = Counter(t.user_attrs[ATTR_WORKER]["pid"] for t in trials if t.state == TrialState.COMPLETE)
         outcome.details["trials_per_worker"] = sorted(workers.values())
         assert len(workers) >= 2, workers  # the trials really were shared out
         # The storage URL carries the database password: never in MLflow, the output or a config file.
