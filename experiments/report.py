@@ -1,7 +1,8 @@
 """Rebuild a study's report from MLflow alone: `python experiments/report.py +study=loss_terms`.
 
-Writes paths.root/reports/<study>/ (README.md, table.csv/.tex/.html, figures) and attaches it to the
-study's parent run. Works on any machine that reaches the tracking store (tracking.uri=...).
+Writes paths.root/reports/<study>/ (README.md, table.csv/.tex/.html, comparison.csv, figures), attaches it to
+the study's parent run and sets the parent's summary. The numbers come from the test split; report.split=val
+for runs trained without one. Works on any machine that reaches the tracking store (tracking.uri=...).
 """
 
 from pathlib import Path
@@ -15,7 +16,7 @@ from g2core.cli import run_cli
 @hydra.main(config_path="../conf", config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     from g2core.config import ConfigError, validate_name
-    from g2core.names import study_experiment
+    from g2core.names import TEST, VAL, study_experiment
     from g2core.report import write_report
     from g2core.study.spec import available
     from g2core.tracking import resolve_tracking_uri
@@ -29,7 +30,12 @@ def main(cfg: DictConfig) -> None:
         out = Path(cfg.paths.root) / "reports" / name
         uri = resolve_tracking_uri(cfg.tracking.uri, cfg.paths.root)
         experiment = cfg.study.get("experiment") or study_experiment(name)
-        return write_report(uri, name, out, experiment_name=experiment, log_to_parent=bool(cfg.log_to_parent))
+        split = str(cfg.get("report", {}).get("split", TEST))
+        if split not in (TEST, VAL):
+            raise ConfigError(f"report.split={split!r}: expected one of {TEST}, {VAL}")
+        return write_report(
+            uri, name, out, experiment_name=experiment, log_to_parent=bool(cfg.log_to_parent), split=split
+        )
 
     result = run_cli(build)
     print(f"report: {result.out_dir / 'README.md'} ({len(result.files)} files)")

@@ -132,6 +132,28 @@ def study_tag(field: str) -> str:
 
 
 STUDY_PARAM_PREFIX = f"{TAG_STUDY}."  # the parent's params: the flattened study config
+# The parent's summary, written by the report from the statistics behind its verdict (never one run's value).
+TAG_VERDICT = study_tag("verdict")  # the report's verdict sentence
+TAG_REPORT_SPLIT = study_tag("report_split")  # the split the report's numbers come from: test | val
+TAG_BEST_TRIAL = study_tag("best_trial")  # a search's best trial by its validation objective: one trial
+SUMMARY = "summary"
+BEST_TRIAL = "best_trial"
+ALIGN_PARAM = "trainer.align"  # the run's alignment mode, as its (flattened) param
+
+
+def verdict_tag(variant: str) -> str:
+    """`study.verdict.<variant>`: the verdict word of a variant against the baseline on the deciding metric."""
+    return f"{TAG_VERDICT}.{variant}"
+
+
+def summary_key(variant: str, metric: str, stat: str) -> str:
+    """`summary/<variant>/<metric>/<stat>`: a parent metric (mean, std, n, delta, delta_ci_low, ...)."""
+    return f"{SUMMARY}/{variant}/{metric}/{stat}"
+
+
+def best_trial_key(metric: str) -> str:
+    """`best_trial/<metric>`: a search's best trial (by the validation objective), mean over its runs."""
+    return f"{BEST_TRIAL}/{metric}"
 
 
 def weight_param(term: str) -> str:

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import csv
 import io
-import re
 import shutil
 from pathlib import Path
 
@@ -21,8 +20,12 @@ from scipy import stats
 
 from g2core.config import redact
 from g2core.names import (
+    ALIGN_CLAMPED,
+    ALIGN_PARAM,
     ALL_METRIC_KEYS,
     BEST,
+    EDGE_METRIC_KEYS,
+    IMAGE_COLUMN,
     LOSS,
     LOSS_TERMS,
     LR_KEY,
@@ -37,16 +40,21 @@ from g2core.names import (
     TAG_STUDY,
     TAG_TRIAL,
     TAG_VARIANT,
+    TAG_VERDICT,
+    TEST,
     TRAIN,
     VAL,
     VAL_EPOCH_KEY,
     metric_key,
+    per_image_artifact,
     study_experiment,
     study_tag,
+    summary_key,
     term_key,
+    verdict_tag,
     weight_param,
 )
-from g2core.report import ReportError, write_report
+from g2core.report import ReportError, provenance, verdicts, write_report
 from g2core.report.search_figures import importances
 
 METRICS = list(ALL_METRIC_KEYS)  # the order the generator draws them in
@@ -56,7 +64,11 @@ TABLE_METRICS = [
 ]  # fmt: skip
 HIGHER = {"delta1", "delta2", "delta3"}
 STEPS_PER_EPOCH, EPOCHS, K, SIZE = 5, 4, 3, 16
-TABLES = ["README.md", "table.csv", "table.tex", "table.html"]
+TABLES = ["README.md", "table.csv", "comparison.csv", "table.tex", "table.html"]
+N_IMAGES = 24
+ALIGN = "scale_shift_disparity"
+# How hard each test image is: the same for every run (the test images are shared), so variants pair on it.
+DIFFICULTY = np.random.default_rng(99).uniform(0.5, 1.5, size=64)
 
 # Per variant: active loss terms and the level of abs_rel (grad_a clearly better than base, grad_b close to it).
 ABLATION = {
@@ -82,11 +94,37 @@ def _samples(rng: np.random.Generator, run_dir: Path, level: float) -> Path:
     return path
 
 
+def _per_image(rng: np.random.Generator, level: float, n_images: int = N_IMAGES) -> pd.DataFrame:
+    """One run's per-image test table (IMAGE_COLUMN, then ALL_METRIC_KEYS): image difficulty shared by every
+    run, a run effect, per-image noise; image 0 has no ground-truth edge (NaN edge metrics)."""
+    run_effect = 1 + 0.01 * rng.normal()
+    table = {IMAGE_COLUMN: np.arange(n_images)}
+    for m in METRICS:
+        scale = level * (2 if m != "abs_rel" else 1)
+        v = scale * DIFFICULTY[:n_images] * run_effect * (1 + 0.03 * rng.normal(size=n_images))
+        v = np.minimum(0.999, 1 - v / 4) if m in HIGHER else v
+        if m in EDGE_METRIC_KEYS:
+            v[0] = np.nan
+        table[m] = v
+    return pd.DataFrame(table)
+
+
+def _log_test(client: MlflowClient, run_id: str, table: pd.DataFrame, tmp: Path) -> list[Metric]:
+    """The trainer's test evaluation: the per-image artifact and test/* (the per-image nanmean)."""
+    artifact = Path(per_image_artifact(TEST))
+    path = tmp / run_id / artifact.name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    client.log_artifact(run_id, str(path), str(artifact.parent))
+    metrics = [Metric(metric_key(TEST, m), float(np.nanmean(table[m])), 4000, 0) for m in METRICS]
+    return metrics + [Metric(metric_key(TEST, ALIGN_CLAMPED), 0.012, 4000, 0)]
+
+
 def _log_child(
     client: MlflowClient, exp_id: str, parent_id: str, study: str, variant: str, seed: int, trial: int,
     terms: tuple[str, ...], level: float, rng: np.random.Generator, tmp: Path, *,
     status: str = "FINISHED", epochs: int = EPOCHS, failure: str = "", name: str | None = None,
-    weights: dict[str, float] | None = None,
+    weights: dict[str, float] | None = None, test: bool = True,
 ) -> str:  # fmt: skip
     tags = {TAG_PARENT_RUN_ID: parent_id, TAG_ROLE: ROLE_CHILD, TAG_STUDY: study, TAG_VARIANT: variant,
             TAG_SEED: str(seed), TAG_TRIAL: str(trial), TAG_CONFIG_HASH: "abc", TAG_GIT_COMMIT: "deadbeef"}  # fmt: skip
@@ -100,6 +138,7 @@ def _log_child(
         Param("trainer.max_epochs", str(EPOCHS)),
         Param("seed", str(seed)),
         Param("experiment", variant),
+        Param(ALIGN_PARAM, ALIGN),
     ]
     metrics: list[Metric] = []
     for step in range(epochs * STEPS_PER_EPOCH):
@@ -129,6 +168,8 @@ def _log_child(
     if status == "FINISHED":
         best = min(history, key=lambda v: v["abs_rel"])
         metrics += [Metric(metric_key(BEST, m), v, 3000, epochs * STEPS_PER_EPOCH) for m, v in best.items()]
+        if test:
+            metrics += _log_test(client, run_id, _per_image(rng, level), tmp)
     for start in range(0, len(metrics), 900):  # log_batch takes at most 1000 metrics
         client.log_batch(run_id, metrics=metrics[start : start + 900], params=params if start == 0 else [])
     config = tmp / run_id / "config.yaml"
@@ -184,7 +225,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
                        status="FAILED" if failed else "FINISHED", epochs=2 if failed else EPOCHS,
                        failure="NaN loss at step 12" if failed else "")  # fmt: skip
 
-    # One seed, and grad_b still running after two validations (no best/* yet).
+    # One seed, trained without a test split, and grad_b still running after two validations (no best/* yet).
     exp_solo, parent_solo = _log_parent(
         client, "solo", "ablation", list(ABLATION), [0], "base", tmp, "running"
     )
@@ -192,7 +233,8 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> dict:
         terms, level = ABLATION[variant]
         running = variant == "grad_b"
         _log_child(client, exp_solo, parent_solo, "solo", variant, 0, i, terms, level, rng, files,
-                   status="RUNNING" if running else "FINISHED", epochs=2 if running else EPOCHS)  # fmt: skip
+                   status="RUNNING" if running else "FINISHED", epochs=2 if running else EPOCHS,
+                   test=False)  # fmt: skip
 
     # Just started: one running trial that has not validated yet.
     exp_early, parent_early = _log_parent(
@@ -222,6 +264,66 @@ def toy(store: dict, tmp_path_factory: pytest.TempPathFactory):
     return write_report(store["uri"], "toy", out), out
 
 
+@pytest.fixture(scope="module")
+def toy_val(store: dict, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("report") / "toy_val"
+    return write_report(store["uri"], "toy", out, log_to_parent=False, figures=False, split=VAL), out
+
+
+# A study made to be decided: `better` has a planted 20% effect, `same` is drawn like the baseline; 6 seeds x
+# 24 test images, so the corrected test finds the one and not the other.
+PAIRED = {"base": 0.20, "better": 0.16, "same": 0.20}
+PAIRED_SEEDS = [0, 1, 2, 3, 4, 5]
+
+
+def _log_tested(client: MlflowClient, exp_id: str, parent: str, study: str, variant: str, seed: int,
+                level: float, rng: np.random.Generator, tmp: Path, *, config_hash: str = "abc",
+                commit: str = "deadbeef") -> str:  # fmt: skip
+    """A finished run as the trainer leaves it, with just what the report reads: tags, params, best/*,
+    train loss terms, test/* and the per-image test table, and the selected checkpoint."""
+    tags = {TAG_PARENT_RUN_ID: parent, TAG_ROLE: ROLE_CHILD, TAG_STUDY: study, TAG_VARIANT: variant,
+            TAG_SEED: str(seed), TAG_TRIAL: str(seed), TAG_CONFIG_HASH: config_hash, TAG_GIT_COMMIT: commit}  # fmt: skip
+    run_id = client.create_run(exp_id, tags=tags, run_name=f"{variant}-s{seed}").info.run_id
+    table = _per_image(rng, level)
+    metrics = _log_test(client, run_id, table, tmp)
+    metrics += [Metric(metric_key(BEST, m), float(np.nanmean(table[m])) * 0.97, 3000, 0) for m in METRICS]
+    metrics.append(Metric(term_key(TRAIN, "ssi"), 0.3 if variant == "base" else 0.1, 1000, 0))
+    params = [Param(ALIGN_PARAM, ALIGN)] + [Param(weight_param(t), "1.0") for t in ("ssi", "silog")]
+    client.log_batch(run_id, metrics=metrics, params=params)
+    (tmp / run_id / "best.pt").write_bytes(b"ckpt")
+    client.log_artifact(run_id, str(tmp / run_id / "best.pt"), "checkpoints")
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+@pytest.fixture(scope="module")
+def paired_store(tmp_path_factory: pytest.TempPathFactory) -> dict:
+    """Its own store: `paired` (decidable) and `mixed` (a config changed mid-study, two git commits)."""
+    tmp = tmp_path_factory.mktemp("paired")
+    uri = f"sqlite:///{tmp}/mlflow.db"
+    client = MlflowClient(tracking_uri=uri)
+    rng = np.random.default_rng(11)
+    exp_id, parent = _log_parent(client, "paired", "ablation", list(PAIRED), PAIRED_SEEDS, "base", tmp)
+    for variant, level in PAIRED.items():
+        for seed in PAIRED_SEEDS:
+            _log_tested(client, exp_id, parent, "paired", variant, seed, level, rng, tmp / "files")
+    exp_mixed, parent_mixed = _log_parent(client, "mixed", "ablation", ["base", "other"], [0, 1], "base", tmp)
+    _log_tested(
+        client, exp_mixed, parent_mixed, "mixed", "base", 0, 0.2, rng, tmp / "files", config_hash="old"
+    )
+    for variant, seed in (("base", 0), ("base", 1), ("other", 0), ("other", 1)):
+        commit = "cafef00d" if (variant, seed) == ("other", 1) else "deadbeef"
+        _log_tested(client, exp_mixed, parent_mixed, "mixed", variant, seed, 0.2, rng, tmp / "files",
+                    commit=commit)  # fmt: skip
+    return {"uri": uri, "client": client, "exp_id": exp_id, "parent": parent, "tmp": tmp}
+
+
+@pytest.fixture(scope="module")
+def paired(paired_store: dict, tmp_path_factory: pytest.TempPathFactory):
+    out = tmp_path_factory.mktemp("report") / "paired"
+    return write_report(paired_store["uri"], "paired", out, figures=False), out
+
+
 # ------------------------------------------------------------------ expectations, from MLflow
 
 
@@ -229,14 +331,21 @@ def _history(client: MlflowClient, run_id: str, key: str) -> dict[int, float]:
     return {m.step: m.value for m in client.get_metric_history(run_id, key)}
 
 
-def _expected_values(client: MlflowClient, exp_id: str, parent: str) -> dict[str, dict[str, list[float]]]:
-    """Per variant and metric, the values the table must aggregate: best/* of finished runs; for the run
-    without best/* (failed after validating) its val history at the step where val/abs_rel was best."""
+def _expected_values(
+    client: MlflowClient, exp_id: str, parent: str, split: str = TEST
+) -> dict[str, dict[str, list[float]]]:
+    """Per variant and metric, the values the table must aggregate. test: test/* of the runs that have them.
+    val: best/* of finished runs; for the run without best/* (failed after validating) its val history at
+    the step where val/abs_rel was best."""
     runs = client.search_runs([exp_id], filter_string=f"tags.`{TAG_PARENT_RUN_ID}` = '{parent}'")
     out: dict[str, dict[str, list[float]]] = {}
     for run in runs:
         variant, metrics = run.data.tags[TAG_VARIANT], run.data.metrics
-        if metric_key(BEST, "abs_rel") in metrics:
+        if split == TEST:
+            if metric_key(TEST, "abs_rel") not in metrics:
+                continue
+            values = {m: metrics[metric_key(TEST, m)] for m in TABLE_METRICS}
+        elif metric_key(BEST, "abs_rel") in metrics:
             values = {m: metrics[metric_key(BEST, m)] for m in TABLE_METRICS}
         else:
             history = _history(client, run.info.run_id, metric_key(VAL, "abs_rel"))
@@ -249,6 +358,27 @@ def _expected_values(client: MlflowClient, exp_id: str, parent: str) -> dict[str
         for m, v in values.items():
             out.setdefault(variant, {}).setdefault(m, []).append(v)
     return out
+
+
+def _per_image_tables(client: MlflowClient, exp_id: str, tmp: Path) -> dict[tuple[str, int], pd.DataFrame]:
+    """Every run's per-image test table as MLflow gives it back, by (variant, seed)."""
+    out = {}
+    for run in client.search_runs([exp_id]):
+        if metric_key(TEST, "abs_rel") not in run.data.metrics:
+            continue
+        path = client.download_artifacts(
+            run.info.run_id, per_image_artifact(TEST), str(tmp / run.info.run_id)
+        )
+        out[(run.data.tags[TAG_VARIANT], int(run.data.tags[TAG_SEED]))] = pd.read_csv(path)
+    return out
+
+
+def _comparison(path: Path) -> dict[tuple[str, str], dict[str, str]]:
+    return {(r["variant"], r["metric"]): r for r in csv.DictReader(io.StringIO(path.read_text()))}
+
+
+def _section(readme: str, heading: str) -> str:
+    return readme.split(heading, 1)[1].split("\n## ", 1)[0]
 
 
 def _shown(text: str, value: float, digits: int) -> bool:
@@ -286,12 +416,26 @@ def test_all_files_written(toy) -> None:
     assert all((out / n).stat().st_size > 0 for n in names)
     assert not any(n.startswith("search_") for n in names)
     assert result.markdown == (out / "README.md").read_text()
-    assert result.best == "grad_a"
+    # best: the variant the corrected tests single out on the deciding metric, never the best mean alone.
+    better = [
+        v for (v, m), r in _comparison(out / "comparison.csv").items() if m == "abs_rel" and r["mark"] == "▲"
+    ]
+    assert result.best == (better[0] if len(better) == 1 else None)
 
 
-def test_table_cells_match_child_runs(toy, store) -> None:
-    result, out = toy
-    expected = _expected_values(store["client"], store["exp_id"], store["parent"])
+def test_header_says_split_and_alignment(toy, toy_val) -> None:
+    head = toy[0].markdown.split("## Verdict", 1)[0]
+    assert "(test split)" in head and "**test** split" in head and per_image_artifact(TEST) in head
+    assert f"`{ALIGN_PARAM}` = {ALIGN}" in head and "1.20% of the evaluated pixels" in head
+    head_val = toy_val[0].markdown.split("## Verdict", 1)[0]
+    assert "(val split)" in head_val and "**validation** split" in head_val and "one observation" in head_val
+    assert "report.split=val" in toy_val[0].markdown.split("## Against the baseline", 1)[1]
+
+
+@pytest.mark.parametrize("split", [TEST, VAL])
+def test_table_cells_match_child_runs(toy, toy_val, store, split) -> None:
+    result, out = toy if split == TEST else toy_val
+    expected = _expected_values(store["client"], store["exp_id"], store["parent"], split)
     rows = _csv_rows(out / "table.csv")
     md = _md_table(result.markdown, "## Results")
     header = md[0]
@@ -301,59 +445,178 @@ def test_table_cells_match_child_runs(toy, store) -> None:
         for m in TABLE_METRICS:
             values = np.array(per_metric[m])
             assert float(rows[variant][f"{m}_mean"]) == pytest.approx(values.mean(), rel=1e-6)
-            assert float(rows[variant][f"{m}_std"]) == pytest.approx(values.std(ddof=1), rel=1e-6)
             arrow = "↑" if m in HIGHER else "↓"
             cell = md_rows[variant][f"{m} {arrow}"].strip("*")
+            if len(values) == 1:
+                assert _shown(cell, values.mean(), digits=4)
+                continue
+            assert float(rows[variant][f"{m}_std"]) == pytest.approx(values.std(ddof=1), rel=1e-6)
             mean_text, std_text = cell.split(" ± ")
             assert _shown(mean_text, values.mean(), digits=4)
             assert _shown(std_text, values.std(ddof=1), digits=2)
-    assert rows["grad_a"]["n_partial"] == "1" and "3 (1 partial)" in md_rows["grad_a"]["n"]
+    if split == VAL:
+        assert rows["grad_a"]["n_partial"] == "1" and "3 (1 partial)" in md_rows["grad_a"]["n"]
+    else:  # the failed run has no test evaluation: not counted, and listed as such
+        assert rows["grad_a"]["n"] == "2" and rows["grad_a"]["n_partial"] == "0"
+        assert "without a test evaluation yet" in result.markdown.split("## Missing / failed", 1)[1]
     # The missing pair leaves grad_b with two runs; loss terms a variant does not use stay blank.
     assert rows["grad_b"]["n"] == "2"
     assert md_rows["base"]["loss_rgrad ↓"] == "" and md_rows["grad_a"]["loss_rgrad ↓"] != ""
 
 
-def test_bold_is_best_per_direction(toy, store) -> None:
-    result, _ = toy
-    expected = _expected_values(store["client"], store["exp_id"], store["parent"])
-    md = _md_table(result.markdown, "## Results")
-    header = md[0]
+def _bold(markdown: str) -> dict[str, list[str]]:
+    md = _md_table(markdown, "## Results")
+    return {h: [r[0] for r in md[1:] if r[i].startswith("**")] for i, h in enumerate(md[0])}
+
+
+@pytest.mark.parametrize("which", ["toy", "paired"])
+def test_bold_only_where_significantly_best(toy, paired, which) -> None:
+    """Bold: the only variant significantly better than the baseline after Holm; never the best mean alone;
+    loss columns never."""
+    result, out = toy if which == "toy" else paired
+    marks = _comparison(out / "comparison.csv")
+    bold = _bold(result.markdown)
     for m in TABLE_METRICS:
-        col = header.index(f"{m} {'↑' if m in HIGHER else '↓'}")
-        means = {v: np.mean(x[m]) for v, x in expected.items()}
-        best = max(means, key=means.get) if m in HIGHER else min(means, key=means.get)
-        bold = [r[0] for r in md[1:] if r[col].startswith("**")]
-        assert bold == [best], m
-    assert "\\textbf{" in (toy[1] / "table.tex").read_text()
-    assert "<b>" in (toy[1] / "table.html").read_text()
+        better = [v for (v, metric), r in marks.items() if metric == m and r["mark"] == "▲"]
+        assert bold[f"{m} {'↑' if m in HIGHER else '↓'}"] == (better if len(better) == 1 else []), m
+    assert all(not rows for h, rows in bold.items() if h.startswith("loss_"))
+    if which == "paired":
+        assert all(bold[f"{m} {'↑' if m in HIGHER else '↓'}"] == ["better"] for m in TABLE_METRICS)
+        assert "\\textbf{" in (out / "table.tex").read_text() and "<b>" in (out / "table.html").read_text()
 
 
-def test_delta_and_welch_match_scipy(toy, store) -> None:
-    result, out = toy
-    expected = _expected_values(store["client"], store["exp_id"], store["parent"])
-    rows = _csv_rows(out / "table.csv")
-    base = expected["base"]
+def test_marks_from_holm_adjusted_p_only(toy, paired) -> None:
+    for result, out in (toy, paired):
+        rows = _comparison(out / "comparison.csv")
+        p_boot = np.array([float(r["p_boot"]) if r["p_boot"] else np.nan for r in rows.values()])
+        p_holm = np.array([float(r["p_holm"]) if r["p_holm"] else np.nan for r in rows.values()])
+        tested = ~np.isnan(p_boot)
+        k = tested.sum()
+        assert np.all(p_holm[tested] >= np.minimum(1, p_boot[tested]) - 1e-12)
+        assert np.min(p_holm[tested]) == pytest.approx(min(1.0, k * np.min(p_boot[tested])), rel=1e-6)
+        for (variant, metric), r in rows.items():
+            marked = bool(r["p_holm"]) and float(r["p_holm"]) < 0.05
+            assert (r["mark"] != "") == marked, (variant, metric)
+            lower = metric not in HIGHER
+            if marked:
+                assert r["mark"] == ("▲" if (float(r["delta"]) < 0) == lower else "▼")
+        table = _md_table(result.markdown, "## Against the baseline")
+        for line in table[1:]:
+            metric = line[0].split(" ")[0]
+            for variant_header, cell in zip(table[0][2:], line[2:], strict=True):
+                variant = variant_header.split(" ")[0]
+                assert cell.endswith(rows[(variant, metric)]["mark"] or "]"), (variant, metric, cell)
+    paired_rows = _comparison(paired[1] / "comparison.csv")
+    assert all(paired_rows[("better", m)]["mark"] == "▲" for m in TABLE_METRICS)
+    assert not any(paired_rows[("same", m)]["mark"] for m in TABLE_METRICS)
+
+
+def test_verdict_sentence_from_the_numbers(toy, paired) -> None:
+    verdict = _section(paired[0].markdown, "## Verdict")
+    rows = _comparison(paired[1] / "comparison.csv")
+    better, same = rows[("better", "abs_rel")], rows[("same", "abs_rel")]
+    assert paired[0].verdict in verdict and paired[0].best == "better"
+    assert "better is better than base" in verdict
+    assert f"Δ {float(better['delta_pct']):+.1f}%" in verdict and "6 seeds × 24 images" in verdict
+    assert "same: no evidence of a difference at this n" in verdict
+    assert (
+        f"Δ {float(same['delta_pct']):+.2f}%" in verdict or f"Δ {float(same['delta_pct']):+.1f}%" in verdict
+    )
+    assert "Best" not in verdict  # no winner by mean
+    toy_verdict = _section(toy[0].markdown, "## Verdict")
     for variant in ("grad_a", "grad_b"):
+        r = _comparison(toy[1] / "comparison.csv")[(variant, "abs_rel")]
+        phrase = {"▲": f"{variant} is better", "▼": f"{variant} is worse", "": f"{variant}: no evidence"}
+        assert phrase[r["mark"]] in toy_verdict
+
+
+def test_power_line(toy, paired) -> None:
+    verdict = _section(paired[0].markdown, "## Verdict")
+    rows = _comparison(paired[1] / "comparison.csv")
+    assert "minimum detectable effect" in verdict and "seeds to detect a 2% change" in verdict
+    assert f"seeds to detect a 2% change: {int(float(rows[('same', 'abs_rel')]['seeds_2pct']))}" in verdict
+    assert "Rough" not in verdict
+    toy_verdict = _section(toy[0].markdown, "## Verdict")
+    assert "with 2 seeds" in toy_verdict and "Rough" in toy_verdict
+    assert verdicts.seeds_text(1000.0) == "≥1000" and verdicts.seeds_text(7) == "7"
+
+
+def test_delta_and_tests_match_per_image_tables(toy, store, tmp_path: Path) -> None:
+    """Δ, Welch over seeds and Wilcoxon over pooled images recomputed from the per-image tables MLflow holds."""
+    result, out = toy
+    tables = _per_image_tables(store["client"], store["exp_id"], tmp_path)
+    rows = _csv_rows(out / "table.csv")
+    details = _comparison(out / "comparison.csv")
+    for variant in ("grad_a", "grad_b"):
+        seeds = sorted(s for v, s in tables if v == variant and ("base", s) in tables)
         for m in ("abs_rel", "delta1", "edge_rmse"):
-            a, b = np.array(expected[variant][m]), np.array(base[m])
-            delta = (a.mean() - b.mean()) / abs(b.mean()) * 100
-            p = stats.ttest_ind(a, b, equal_var=False).pvalue
+            v = np.stack([tables[(variant, s)][m].to_numpy() for s in seeds])
+            b = np.stack([tables[("base", s)][m].to_numpy() for s in seeds])
+            keep = np.isfinite(v).all(0) & np.isfinite(b).all(0)
+            v, b = v[:, keep], b[:, keep]
+            delta = (v.mean() - b.mean()) / abs(b.mean()) * 100
+            welch = stats.ttest_ind(v.mean(1), b.mean(1), equal_var=False).pvalue
+            wilcoxon = stats.wilcoxon((v - b).ravel(), zero_method="pratt").pvalue
             assert float(rows[variant][f"{m}_delta_pct"]) == pytest.approx(delta, rel=1e-6)
-            assert float(rows[variant][f"{m}_p_welch"]) == pytest.approx(p, rel=1e-6)
-    # The verdict names the best variant, the test and the n; the baseline table carries the markers.
-    a, b = np.array(expected["grad_a"]["abs_rel"]), np.array(base["abs_rel"])
-    p = stats.ttest_ind(a, b, equal_var=False).pvalue
-    verdict = result.markdown.split("## Verdict", 1)[1].split("##", 1)[0]
-    assert "**grad_a**" in verdict and "Welch" in verdict and "over 3 vs 3 seeds" in verdict
-    abs_rel_part = verdict.split("abs_rel: ", 1)[1].split(";", 1)[0]
-    assert f"Δ {(a.mean() - b.mean()) / b.mean() * 100:+.1f}%" in abs_rel_part
-    assert ("not significant" in abs_rel_part) == (p >= 0.05)
-    table = _md_table(result.markdown, "## Against the baseline")
-    row = next(r for r in table[1:] if r[0] == "abs_rel ↓")
-    cell = row[table[0].index("grad_a (n=3)")]
-    marker = "**" if p < 0.01 else "*" if p < 0.05 else ""
-    assert cell.endswith(f") {marker}" if marker else ")")
-    assert re.match(r"^-\d+\.\d%", cell), cell  # grad_a lowers abs_rel
+            assert float(rows[variant][f"{m}_p_welch"]) == pytest.approx(welch, rel=1e-6)
+            assert float(details[(variant, m)]["p_wilcoxon"]) == pytest.approx(wilcoxon, rel=1e-6)
+            assert int(details[(variant, m)]["n_images"]) == keep.sum()
+    detail_text = _section(result.markdown, "## Details of the tests")
+    assert "these trained models" in detail_text and "p Welch (seeds)" in detail_text
+    assert "Holm" in _section(result.markdown, "## Against the baseline")
+
+
+def test_links_to_runs_and_checkpoints(paired, paired_store) -> None:
+    result, _ = paired
+    client = paired_store["client"]
+    md = _md_table(result.markdown, "## Results")
+    column = md[0].index("runs (selected checkpoint)")
+    cells = {r[0]: r[column] for r in md[1:]}
+    for run in client.search_runs([paired_store["exp_id"]], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}'"):
+        variant, seed, run_id = run.data.tags[TAG_VARIANT], run.data.tags[TAG_SEED], run.info.run_id
+        assert f"[s{seed}](runs:/{run_id})" in cells[variant]
+        assert f"[best.pt]({run.info.artifact_uri}/checkpoints/best.pt)" in cells[variant]
+    assert (
+        provenance.run_url("http://u:pw@host:5000/", "3", "abc")
+        == "http://u:***@host:5000/#/experiments/3/runs/abc"
+    )
+    assert provenance.checkpoint_url("https://h", "3", "abc", "s3://b/x").endswith(
+        "runs/abc/artifacts/checkpoints/best.pt"
+    )
+
+
+def test_mixed_config_hash_and_commits_flagged(paired, paired_store, tmp_path: Path) -> None:
+    result = write_report(
+        paired_store["uri"], "mixed", tmp_path / "mixed", log_to_parent=False, figures=False
+    )
+    text = _section(result.markdown, "## Provenance")
+    assert f"⚠ Mixed `{TAG_CONFIG_HASH}` for base, seed 0" in text and "old: base-s0" in text
+    assert f"⚠ Mixed `{TAG_GIT_COMMIT}`" in text and "cafef00d, deadbeef" in text
+    clean = _section(paired[0].markdown, "## Provenance")
+    assert "⚠" not in clean and "deadbeef" in clean and "abc" in clean
+
+
+def test_parent_summary_is_the_reports_statistics(paired, paired_store) -> None:
+    result, out = paired
+    run = paired_store["client"].get_run(paired_store["parent"])
+    tags, metrics = run.data.tags, run.data.metrics
+    assert tags[TAG_VERDICT] == result.verdict and result.verdict in _section(result.markdown, "## Verdict")
+    assert tags[verdict_tag("better")] == "better"
+    assert tags[verdict_tag("same")] == "no evidence of a difference at this n"
+    rows, details = _csv_rows(out / "table.csv"), _comparison(out / "comparison.csv")
+    singles = {r.data.metrics[metric_key(TEST, "abs_rel")] for r in paired_store["client"].search_runs([paired_store["exp_id"]]) if r.info.run_id != paired_store["parent"]}  # fmt: skip
+    for variant in PAIRED:
+        for m in TABLE_METRICS:
+            assert metrics[summary_key(variant, m, "mean")] == pytest.approx(
+                float(rows[variant][f"{m}_mean"]), rel=1e-6
+            )
+            assert metrics[summary_key(variant, m, "n")] == len(PAIRED_SEEDS)
+            if variant != "base":
+                for stat, column in (("delta", "delta"), ("delta_ci_low", "ci_low"), ("delta_ci_high", "ci_high"), ("p_holm", "p_holm")):  # fmt: skip
+                    assert metrics[summary_key(variant, m, stat)] == pytest.approx(float(details[(variant, m)][column]), rel=1e-6)  # fmt: skip
+        assert metrics[summary_key(variant, "abs_rel", "mean")] not in singles  # a mean, not one run's value
+    assert not any(k.startswith(f"{BEST}/") for k in metrics)
+    assert {k: v for k, v in tags.items() if k in result.summary_tags} == result.summary_tags
 
 
 def test_missing_and_failed_listed(toy) -> None:
@@ -383,7 +646,10 @@ def test_report_logged_to_parent(toy, store) -> None:
 
 
 def test_one_seed_says_no_test_and_running_is_partial(store, tmp_path: Path) -> None:
-    result = write_report(store["uri"], "solo", tmp_path / "solo", log_to_parent=False, figures=False)
+    """`solo` was trained without a test split: report.split=val reads it, one value per run."""
+    result = write_report(
+        store["uri"], "solo", tmp_path / "solo", log_to_parent=False, figures=False, split=VAL
+    )
     assert "n=1, no test" in result.markdown.split("## Verdict", 1)[1].split("##", 1)[0]
     assert "n=1, no test" in _md_table(result.markdown, "## Against the baseline")[1][2]
     results = {row[0]: row for row in _md_table(result.markdown, "## Results")[1:]}
@@ -400,6 +666,17 @@ def test_one_seed_says_no_test_and_running_is_partial(store, tmp_path: Path) -> 
     assert "provisional" in missing and "grad_b-s0" in missing and "grad_b, seed 0: running" in missing
 
 
+def test_val_split_on_runs_without_test_metrics(store, tmp_path: Path) -> None:
+    """The default test split finds nothing in `solo` and says so; report.split=val reports it."""
+    on_test = write_report(store["uri"], "solo", tmp_path / "t", log_to_parent=False, figures=False)
+    assert "No run has a test value of `abs_rel` yet: nothing to compare." in on_test.markdown
+    assert "without a test evaluation yet" in on_test.markdown
+    on_val = write_report(store["uri"], "solo", tmp_path / "v", log_to_parent=False, figures=False, split=VAL)
+    assert on_val.split == VAL and "(val split)" in on_val.markdown and not on_val.comparison.empty
+    with pytest.raises(ReportError, match="report.split='train'"):
+        write_report(store["uri"], "solo", tmp_path / "x", split=TRAIN)
+
+
 def test_study_without_validation_yet(store, tmp_path: Path) -> None:
     result = write_report(store["uri"], "early", tmp_path / "early", log_to_parent=False)
     assert "nothing to compare" in result.markdown
@@ -414,9 +691,11 @@ def test_search_report(store, tmp_path: Path) -> None:
     assert {"search_history.png", "search_importance.png", "search_parallel.png"} <= names
     md = _md_table(result.markdown, "## Results")
     assert md[0][:4] == ["trial", "w_rgrad", "w_ssi", "w_silog"]
-    objective = [float(r[md[0].index("abs_rel ↓")].strip("*")) for r in md[1:]]
-    assert len(md) - 1 == 5 and objective == sorted(objective)  # finished trials, best first
+    # Trials in order of the validation objective (the test split selects nothing), labelled one trial.
+    objective = [float(r[md[0].index(f"objective ({metric_key(VAL, 'abs_rel')})")]) for r in md[1:]]
+    assert len(md) - 1 == 5 and objective == sorted(objective)
     assert "trial-5" in result.markdown.split("## Missing / failed", 1)[1]
+    assert "one trial, not a tested difference" in result.verdict
 
 
 def test_importances_need_two_trials() -> None:

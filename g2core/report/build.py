@@ -1,7 +1,8 @@
-"""The report pipeline: MLflow runs -> per-run values -> summary over seeds -> tables, figures, README.
+"""The report pipeline: MLflow runs -> per-run values and per-image tables -> statistics -> tables, figures,
+README, and the parent run's summary.
 
-It reads the study's parent and child runs (DESIGN: MLflow names), writes the report into `out_dir` and
-logs it to the parent under `report/`.
+It reads the study's parent and child runs (DESIGN: MLflow names), writes the report into `out_dir`, logs it
+to the parent under `report/` and sets the parent's summary tags and metrics from the same statistics.
 """
 
 from __future__ import annotations
@@ -12,15 +13,18 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
-from g2core.names import REPORT_DIR, study_experiment
+from g2core.names import REPORT_DIR, TEST, study_experiment
 
-from . import markdown
-from .collect import StudyInfo, load_study
+from . import markdown, verdicts
+from .collect import ReportError, StudyInfo, load_study
 from .columns import Columns, choose_columns, value_columns
-from .stats import Comparison, Summary, compare, rank_groups, summarize
+from .delta_tables import baseline_table, details_table
+from .observations import observations
+from .parent import log_summary, parent_summary
 from .study_figures import draw_figures
-from .tables import baseline_table, main_table, to_csv, to_html, to_latex
-from .values import run_values, select_runs
+from .summary import Summary, rank_groups, summarize
+from .tables import main_table, to_csv, to_html, to_latex
+from .values import OBJECTIVE, SPLIT_CHOICES, run_values, select_runs
 
 
 @dataclass
@@ -29,8 +33,15 @@ class ReportResult:
     files: list[Path]
     markdown: str
     parent_run_id: str | None
-    best: str | None = None  # the best variant (or trial) by the deciding metric
+    # The variant significantly best on the deciding metric after correction (None when no test says so);
+    # a search's best trial by its validation objective.
+    best: str | None = None
     notes: list[str] = field(default_factory=list)
+    split: str = TEST
+    verdict: str = ""  # the verdict sentence (the parent's study.verdict tag)
+    comparison: pd.DataFrame = field(default_factory=pd.DataFrame)  # significance.compare's rows
+    summary_tags: dict[str, str] = field(default_factory=dict)  # what was (or would be) logged on the parent
+    summary_metrics: dict[str, float] = field(default_factory=dict)
 
 
 def write_report(
@@ -41,65 +52,86 @@ def write_report(
     experiment_name: str | None = None,
     log_to_parent: bool = True,
     figures: bool = True,
+    split: str = TEST,
 ) -> ReportResult:
-    """Write the study's report into `out_dir` (README.md, table.csv/.tex/.html, figures).
+    """Write the study's report into `out_dir` (README.md, table.csv/.tex/.html, comparison.csv, figures).
 
-    `figures=False` writes the tables and the README only (seconds faster: drawing dominates the run time).
+    split: `test` (default: each run's test/* and per-image test table) or `val` (report.split=val, for runs
+    trained without a test split). `figures=False` writes the tables and the README only (seconds faster).
     Raises ReportError when the store holds no such study or the study has no runs.
     """
+    if split not in SPLIT_CHOICES:
+        raise ReportError(f"report.split={split!r}: expected one of {', '.join(SPLIT_CHOICES)}")
     out_dir = Path(out_dir)
     client = MlflowClient(tracking_uri=tracking_uri)
     info, children = load_study(client, tracking_uri, study, experiment_name or study_experiment(study))
-    values, no_values = run_values(client, info, select_runs(info, children))
+    values, no_values = run_values(client, info, select_runs(info, children), split)
     metrics = value_columns(info)
     columns = choose_columns(info, values, metrics)
     summary = _summary(info, values, columns)
-    comparisons = _comparisons(info, summary, metrics)
     notes = list(info.notes)
+    observed = observations(client, values, metrics, split, notes) if not info.is_search else pd.DataFrame()
+    comparison = verdicts.comparisons(info, observed, metrics)
 
     out_dir.mkdir(parents=True, exist_ok=True)
-    tables = [main_table(info, summary, columns)]
-    if comparisons:
-        tables.append(baseline_table(info, summary, metrics, comparisons))
-    title = f"Study {study}: {'weight search' if info.is_search else 'ablation'} report"
-    files = [out_dir / "table.csv", out_dir / "table.tex", out_dir / "table.html"]
-    files[0].write_text(to_csv(info, summary, columns, comparisons), encoding="utf-8")
-    files[1].write_text(to_latex(tables, f"g2-{study}"), encoding="utf-8")
-    files[2].write_text(to_html(tables, title), encoding="utf-8")
+    tables = [main_table(info, summary, columns, comparison, tracking_uri, split)]
+    if not comparison.empty:
+        tables.append(baseline_table(info, summary, metrics, comparison, split))
+        tables.append(details_table(info, comparison))
+    title = f"Study {study}: {'weight search' if info.is_search else 'ablation'} report ({split} split)"
+    files = [out_dir / name for name in ("table.csv", "comparison.csv", "table.tex", "table.html")]
+    files[0].write_text(to_csv(info, summary, columns, comparison), encoding="utf-8")
+    files[1].write_text(
+        comparison.to_csv(index=False, float_format="%.8g", lineterminator="\n"), encoding="utf-8"
+    )
+    files[2].write_text(to_latex(tables, f"g2-{study}"), encoding="utf-8")
+    files[3].write_text(to_html(tables, title), encoding="utf-8")
     drawn = draw_figures(client, info, summary, columns, out_dir, notes) if figures else []
     files += drawn
 
     text = markdown.readme(
-        title, tracking_uri, info, summary, columns, tables, children, no_values, drawn, notes
+        title,
+        tracking_uri,
+        info,
+        summary,
+        columns,
+        tables,
+        comparison,
+        split,
+        children,
+        no_values,
+        drawn,
+        notes,
     )
     readme = out_dir / "README.md"
     readme.write_text(text, encoding="utf-8")
     files.insert(0, readme)
+
+    sentence = markdown.verdict(info, summary, comparison, split).split("\n", 1)[0]
+    tags, logged = parent_summary(info, summary, comparison, metrics, sentence, split)
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
         for path in files:
             client.log_artifact(info.parent_run_id, str(path), REPORT_DIR)
-    ranked = [g for g in rank_groups(summary, info.metric_name, info.lower_is_better) if summary.runs(g) > 0]
-    return ReportResult(out_dir, files, text, info.parent_run_id, ranked[0] if ranked else None, notes)
+        log_summary(client, info.parent_run_id, tags, logged)
+    best = _best(info, summary, comparison)
+    return ReportResult(
+        out_dir, files, text, info.parent_run_id, best, notes, split, sentence, comparison, tags, logged
+    )
+
+
+def _best(info: StudyInfo, summary: Summary, comparison: pd.DataFrame) -> str | None:
+    if info.is_search:
+        ranked = [g for g in summary.groups if summary.runs(g) > 0]
+        return ranked[0] if ranked else None
+    return verdicts.significantly_best(comparison, info.baseline, info.metric_name)
 
 
 def _summary(info: StudyInfo, values: pd.DataFrame, columns: Columns) -> Summary:
     if not info.is_search:
         return summarize(values, list(info.variants), columns.values)
-    # A search lists its trials from best to worst objective.
+    # A search lists its trials from best to worst validation objective (the test split selects nothing).
+    shown = [*columns.values, OBJECTIVE]
     groups = list(dict.fromkeys(values["group"])) if not values.empty else []
-    unordered = summarize(values, groups, columns.values)
-    return summarize(values, rank_groups(unordered, info.metric_name, info.lower_is_better), columns.values)
-
-
-def _comparisons(info: StudyInfo, summary: Summary, metrics: list[str]) -> dict[tuple[str, str], Comparison]:
-    """Every variant against the baseline on every metric; empty for a search or without baseline runs."""
-    base = info.baseline
-    if info.is_search or base not in summary.groups or summary.runs(base) == 0:
-        return {}
-    return {
-        (g, m): compare(summary.samples(g, m), summary.samples(base, m))
-        for g in summary.groups
-        if g != base
-        for m in metrics
-    }
+    unordered = summarize(values, groups, shown)
+    return summarize(values, rank_groups(unordered, OBJECTIVE, info.lower_is_better), shown)

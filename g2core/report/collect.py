@@ -83,6 +83,8 @@ class ChildRun:
     start_time: int
     params: dict[str, str]
     metrics: dict[str, float]
+    tags: dict[str, str] = field(default_factory=dict)
+    artifact_uri: str = ""
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -139,6 +141,8 @@ def _child(run: Run) -> ChildRun:
         start_time=int(run.info.start_time or 0),
         params=dict(run.data.params),
         metrics=dict(run.data.metrics),
+        tags=dict(tags),
+        artifact_uri=run.info.artifact_uri or "",
     )
 
 

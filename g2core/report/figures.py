@@ -23,7 +23,7 @@ from g2core.names import metric_spec
 from .curves import band
 from .fmt import sig
 from .samples import Samples
-from .stats import Summary
+from .summary import Summary
 
 STYLE = {
     "svg.hashsalt": "g2-report",  # fixed ids where a backend would draw random ones

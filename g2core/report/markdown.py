@@ -1,20 +1,60 @@
-"""The report's README: study facts, the verdict, the tables with their notes, figures and what is missing."""
+"""The report's README: study facts, the verdict, the tables with their notes, provenance, figures, gaps."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from g2core.config import redact
-from g2core.names import BEST, REF, TAG_FAILURE, metric_key, study_tag, term_name
+import pandas as pd
 
+from g2core.config import redact
+from g2core.names import (
+    ALIGN_CLAMPED,
+    ALIGN_PARAM,
+    BEST,
+    REF,
+    TAG_FAILURE,
+    TEST,
+    metric_key,
+    per_image_artifact,
+    study_tag,
+    term_name,
+)
+
+from . import verdicts
 from .collect import ChildRun, StudyInfo
 from .columns import Columns
-from .fmt import mean_std, p_text, pct, sig
-from .stats import ALPHA, TEST_NAME, Comparison, Summary, compare, rank_groups
+from .delta_tables import baseline_note, details_note
+from .fmt import mean_std, sig
+from .observations import clamped_text
+from .provenance import provenance_section
+from .summary import Summary
+from .tables import LINKS as LINKS_COLUMN
 from .tables import Table, to_markdown, weights_by_group
+from .values import OBJECTIVE
 
 FAILED = ("FAILED", "KILLED")
 RUNNING = ("RUNNING", "SCHEDULED")
+
+
+def split_line(info: StudyInfo, split: str) -> str:
+    """Which numbers the report shows: the header says it first."""
+    if split == TEST:
+        return (
+            f"- **numbers from**: the **test** split (`{metric_key(TEST, '*')}`): each run's selected checkpoint "
+            f"(best by `{info.metric}`) evaluated once on held-out test images; paired tests over "
+            f"`{per_image_artifact(TEST)}`"
+        )
+    return (
+        f"- **numbers from**: the **validation** split (`{metric_key(BEST, '*')}`, report.split=val): the split "
+        "that also selected the checkpoint; no per-image tables, so each run's value is one observation"
+    )
+
+
+def alignment_line(values: pd.DataFrame) -> str:
+    aligns = sorted({a for a in values[ALIGN_PARAM] if a}) if not values.empty else []
+    text = f"- **alignment**: `{ALIGN_PARAM}` = {', '.join(aligns) or '(not logged)'}"
+    clamped = clamped_text(values, ALIGN_CLAMPED)
+    return text + (f"; clamped into [min_depth, max_depth] (`{ALIGN_CLAMPED}`): {clamped}" if clamped else "")
 
 
 def study_section(info: StudyInfo, uri: str) -> str:
@@ -40,51 +80,33 @@ def _cell(summary: Summary, group: str, metric: str) -> str:
     )
 
 
-def test_phrase(comparison: Comparison) -> str:
-    """What the test says, with its n: the verdict never claims more than the seeds allow."""
-    if comparison.n_variant == 0 or comparison.n_baseline == 0:
-        return "no runs to compare"
-    if not comparison.tested:
-        return "n=1, no test"
-    if comparison.p_value != comparison.p_value:  # nan: both sides without spread
-        verdict = "no test possible (no spread over seeds)"
-    else:
-        verdict = "significant" if comparison.p_value < ALPHA else "not significant"
-    return (
-        f"{p_text(comparison.p_value)}, {verdict} at {ALPHA} "
-        f"over {comparison.n_variant} vs {comparison.n_baseline} seeds"
-    )
-
-
-def verdict(info: StudyInfo, summary: Summary, weights: dict[str, dict[str, float]]) -> str:
+def verdict(info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: str) -> str:
+    """The verdict sentence (verdicts.sentence, the parent's `study.verdict`) and the power line."""
     metric = info.metric_name
-    ranked = [g for g in rank_groups(summary, metric, info.lower_is_better) if summary.n.loc[g, metric] > 0]
-    if not ranked:
-        return f"No run has a value of `{info.metric}` yet: nothing to compare.\n"
-    best = ranked[0]
-    better = "lower" if info.lower_is_better else "higher"
-    head = f"Best {'trial' if info.is_search else 'variant'} by `{info.metric}` ({better} is better): "
-    head += f"**{best}** ({_cell(summary, best, metric)}, n={summary.runs(best)})."
+    groups = [g for g in summary.groups if summary.n.loc[g, metric] > 0]
+    if not groups:
+        return f"No run has a {split} value of `{metric}` yet: nothing to compare.\n"
     if info.is_search:
-        chosen = ", ".join(f"{k}={sig(v, 3)}" for k, v in sorted(weights.get(best, {}).items()) if v == v)
-        return f"{head} Weights: {chosen or 'not logged'}. {len(ranked)} finished trial(s) ranked.\n"
+        return search_verdict(info, summary, groups, split) + "\n"
     base = info.baseline
-    if not base or base not in summary.groups or summary.runs(base) == 0:
-        return f"{head} No baseline result to compare with.\n"
-    if best == base:
-        if len(ranked) == 1:
-            return f"{head} It is the baseline and the only variant with results.\n"
-        other = ranked[1]
-        head += f" It is the baseline; runner-up **{other}** ({_cell(summary, other, metric)})"
-    else:
-        other = ranked[0]
-        head += f" Against the baseline **{base}** ({_cell(summary, base, metric)}, n={summary.runs(base)})"
-    parts = []
-    for m in dict.fromkeys([metric, "delta1"]):
-        if m in summary.mean.columns:
-            c = compare(summary.samples(other, m), summary.samples(base, m))
-            parts.append(f"{m}: Δ {pct(c.delta_pct)}, {test_phrase(c)}")
-    return f"{head}: {'; '.join(parts)}. Test: {TEST_NAME}.\n"
+    if not base or base not in groups:
+        return f"No baseline result on the {split} split to compare with: no test, no verdict.\n"
+    text = verdicts.sentence(info, comparison, groups, split) + "\n"
+    power = verdicts.power_line(info, comparison, groups)
+    return text + ("\n" + power if power else "")
+
+
+def search_verdict(info: StudyInfo, summary: Summary, groups: list[str], split: str) -> str:
+    """A search's best trial stays one trial: chosen by the validation objective, not a tested difference."""
+    best = groups[0]
+    weights = weights_by_group(summary).get(best, {})
+    chosen = ", ".join(f"{k}={sig(v, 3)}" for k, v in sorted(weights.items()) if v == v)
+    return (
+        f"Best single trial by the validation objective `{info.metric}`: **{best}** (objective "
+        f"{sig(summary.mean.loc[best, OBJECTIVE])}; {split} `{info.metric_name}` "
+        f"{_cell(summary, best, info.metric_name)}). Weights: {chosen or 'not logged'}. "
+        f"{len(groups)} finished trial(s) ranked; one trial, not a tested difference."
+    )
 
 
 def reference_note(info: StudyInfo, children: list[ChildRun]) -> str:
@@ -100,16 +122,19 @@ def reference_note(info: StudyInfo, children: list[ChildRun]) -> str:
     )
 
 
-def results_note(info: StudyInfo, summary: Summary, has_terms: bool) -> str:
+def results_note(info: StudyInfo, summary: Summary, has_terms: bool, split: str) -> str:
     lines = [
-        f"Cells: mean ± sample std (ddof=1) over seeds, n = runs counted; values at each run's best checkpoint "
-        f"by `{info.metric}` (the `{metric_key(BEST, '*')}` metrics). ↓ lower is better, ↑ higher is better; "
-        "**bold**: best mean of the column.",
+        "Cells: mean ± sample std (ddof=1) over seeds, n = runs counted (the seed-level view); values of each "
+        f"run's selected checkpoint (best by `{info.metric}`) on the {split} split. ↓ lower is better, ↑ higher "
+        "is better; **bold**: significantly best after Holm correction (the only variant significantly better "
+        "than the baseline, or the baseline when every variant is significantly worse), never the best mean "
+        f"alone. `{LINKS_COLUMN}`: each seed's MLflow run and its selected checkpoint, the one behind every "
+        "number.",
     ]
     if has_terms:
         lines.append(
             f"`{term_name('<term>')}`: the term's training loss at the last logged step "
-            "(blank: the variant does not use it)."
+            "(blank: the variant does not use it); never bold or tested: not comparable across recipes."
         )
     partial = int(summary.partial.sum())
     if partial:
@@ -120,21 +145,16 @@ def results_note(info: StudyInfo, summary: Summary, has_terms: bool) -> str:
     return "\n".join(lines) + "\n"
 
 
-def baseline_note() -> str:
-    return (
-        "Δ: relative change of the mean against the baseline, (variant − baseline) / |baseline|; for a ↓ metric a "
-        f"negative Δ is an improvement. p: {TEST_NAME}, n per side in the column header; "
-        '`*` p<0.05, `**` p<0.01; "n=1, no test" where a side has fewer than two runs.\n'
-    )
-
-
 def _first_line(text: str, limit: int = 200) -> str:
     line = (text or "").strip().splitlines()[0] if (text or "").strip() else f"(no {TAG_FAILURE} tag)"
     line = line.replace("|", "\\|")
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def missing_section(info: StudyInfo, children: list[ChildRun], no_values: list[ChildRun]) -> str:
+def missing_section(
+    info: StudyInfo, children: list[ChildRun], no_values: list[ChildRun], split: str = TEST
+) -> str:
+    no_values_label = "a test evaluation yet" if split == TEST else "any validation yet"
     order = {v: i for i, v in enumerate(info.variants)}
 
     def key(c: ChildRun) -> tuple:
@@ -177,7 +197,7 @@ def missing_section(info: StudyInfo, children: list[ChildRun], no_values: list[C
         out += [f"- {c.name} ({c.variant}, seed {c.seed}, trial {c.trial}): `{c.run_id}`" for c in running]
         out.append("")
     if no_values:
-        out += ["**Runs without any validation yet** (not in the tables)", ""]
+        out += [f"**Runs without {no_values_label}** (not in the tables)", ""]
         out += [f"- {c.name} ({c.status.lower()}): `{c.run_id}`" for c in sorted(no_values, key=key)]
         out.append("")
     if not info.is_search:
@@ -215,29 +235,38 @@ def readme(
     summary: Summary,
     columns: Columns,
     tables: list[Table],
+    comparison: pd.DataFrame,
+    split: str,
     children: list[ChildRun],
     no_values: list[ChildRun],
     drawn: list[Path],
     notes: list[str],
 ) -> str:
-    """The README.md of a report: tables[0] is the results table, tables[1] (if any) the baseline one."""
-    parts = [f"# {title}\n", study_section(info, uri), "## Verdict\n"]
-    parts.append(verdict(info, summary, weights_by_group(summary)))
+    """The README.md: tables[0] results, tables[1] and [2] (if any) against the baseline and the details."""
+    head = study_section(info, uri) + split_line(info, split) + "\n" + alignment_line(summary.values) + "\n"
+    parts = [f"# {title}\n", head, "## Verdict\n", verdict(info, summary, comparison, split)]
     parts += [
         "## Results\n",
         to_markdown(tables[0]),
-        results_note(info, summary, bool(columns.terms)),
+        results_note(info, summary, bool(columns.terms), split),
         reference_note(info, children),
     ]
-    if len(tables) > 1:
-        parts += [f"## Against the baseline ({info.baseline})\n", to_markdown(tables[1]), baseline_note()]
+    if len(tables) > 2:
+        parts += [
+            f"## Against the baseline ({info.baseline})\n",
+            to_markdown(tables[1]),
+            baseline_note(split),
+        ]
+        parts += ["## Details of the tests\n", to_markdown(tables[2]), details_note()]
     parts.append(
-        "Files: [table.csv](table.csv) (unrounded), [table.tex](table.tex) (booktabs), [table.html](table.html).\n"
+        "Files: [table.csv](table.csv) (unrounded), [comparison.csv](comparison.csv) (every test, unrounded), "
+        "[table.tex](table.tex) (booktabs), [table.html](table.html).\n"
     )
+    parts += ["## Provenance\n", provenance_section(summary.values, children)]
     if drawn:
         parts.append("## Figures\n")
         parts += [f"![{p.stem}]({p.name})\n\n{CAPTIONS.get(p.name, '')}\n" for p in drawn]
-    parts += ["## Missing / failed\n", missing_section(info, children, no_values)]
+    parts += ["## Missing / failed\n", missing_section(info, children, no_values, split)]
     if notes:
         parts += ["## Notes\n", "\n".join(f"- {n}" for n in notes) + "\n"]
     return "\n".join(parts)

@@ -22,15 +22,16 @@ from .collect import StudyInfo
 from .columns import Columns, weight_column
 from .figures import axis_label, figure, save
 from .fmt import sig
-from .stats import Summary
+from .summary import Summary
+from .values import OBJECTIVE
 
 
 def draw_search_figures(
     info: StudyInfo, summary: Summary, columns: Columns, out_dir: Path, notes: list[str]
 ) -> list[Path]:
     """History, importances and parallel coordinates of a search; a note for each one it cannot draw."""
-    metric, lower = info.metric_name, info.lower_is_better
-    trials = trial_frame(summary, metric, columns.weights)
+    lower = info.lower_is_better
+    trials = trial_frame(summary, OBJECTIVE, columns.weights)
     if trials.empty:
         notes.append("No finished trial with a trial number: search figures skipped.")
         return []

@@ -37,9 +37,9 @@ import numpy as np
 import pandas as pd
 from scipy import optimize, stats
 
-from ..names import TAG_SEED, TAG_VARIANT
+from ..names import IMAGE_COLUMN, TAG_SEED, TAG_VARIANT
 
-IMAGE = "image"  # the per-image table's image id column
+IMAGE = IMAGE_COLUMN  # the per-image table's image id column
 NO_EVIDENCE = "no evidence of a difference at this n"
 BETTER, WORSE = "▲", "▼"
 

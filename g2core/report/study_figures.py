@@ -28,7 +28,7 @@ from .columns import FIGURE_METRICS, Columns
 from .curves import train_curves, val_curves
 from .samples import load_samples
 from .search_figures import draw_search_figures
-from .stats import Summary, summarize
+from .summary import Summary, summarize
 
 MAX_CURVE_TRIALS = 5  # a search draws the curves of its best trials only: more lines are unreadable
 MAX_SAMPLE_GROUPS = 6

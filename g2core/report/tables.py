@@ -1,4 +1,4 @@
-"""The report's two tables (results; against the baseline) and their Markdown, LaTeX, HTML and CSV forms.
+"""The report's results table and the Markdown, LaTeX, HTML and CSV forms of every table it writes.
 
 Tables are built once as plain text cells with a bold flag, then rendered per format, so the four files
 always say the same thing.
@@ -13,16 +13,22 @@ import pandas as pd
 
 from g2core.names import LOSS_TERMS, metric_spec
 
+from . import verdicts
 from .collect import StudyInfo
 from .columns import Columns, weight_column
-from .fmt import mean_std, p_text, pct, sig
-from .stats import Comparison, Summary, best_groups
+from .fmt import mean_std, sig
+from .provenance import group_links
+from .summary import Summary
+from .values import OBJECTIVE
+
+LINKS = "runs (selected checkpoint)"
 
 
 @dataclass
 class Cell:
     text: str
     bold: bool = False
+    links: list[tuple[str, str]] = field(default_factory=list)  # (label, url): rendered as links
 
 
 @dataclass
@@ -37,34 +43,43 @@ def header_label(column: str, lower_is_better: bool) -> str:
     return f"{column} {'↓' if lower_is_better else '↑'}"
 
 
-def main_table(info: StudyInfo, summary: Summary, columns: Columns) -> Table:
-    """One row per variant (or trial), one column per metric and loss term: mean ± std over seeds."""
+def main_table(
+    info: StudyInfo, summary: Summary, columns: Columns, comparison: pd.DataFrame, uri: str, split: str
+) -> Table:
+    """One row per variant (or trial), one column per metric and loss term: mean ± std over seeds.
+
+    Bold: significantly best after Holm (verdicts.significantly_best); loss-term columns are never bold."""
     first = "trial" if info.is_search else "variant"
     directions = {c: metric_spec(c, info.lower_is_better).lower_is_better for c in columns.metrics}
     directions.update({c: True for c in columns.terms})
     header = [first] + [weight_column(t) for t in columns.weights] + ["n"]
-    header += [header_label(c, directions[c]) for c in columns.values]
+    header += [f"{OBJECTIVE} ({info.metric})"] if info.is_search else []
+    header += [header_label(c, directions[c]) for c in columns.values] + [LINKS]
     title = (
-        f"{info.name}: mean ± std over seeds at the best checkpoint by {info.metric} "
-        "(↓ lower, ↑ higher is better; bold: best)"
+        f"{info.name}: {split} metrics of each run's selected checkpoint (best by {info.metric}), "
+        "mean ± std over seeds (↓ lower, ↑ higher is better; bold: significantly best after correction)"
     )
-    table = Table(title, header, ["l"] + ["r"] * (len(header) - 1))
-    best = {c: best_groups(summary, c, directions[c]) for c in columns.values}
+    table = Table(title, header, ["l"] + ["r"] * (len(header) - 2) + ["l"])
+    best = {c: verdicts.significantly_best(comparison, info.baseline, c) for c in columns.metrics}
     weights = weights_by_group(summary) if columns.weights else {}
     for group in summary.groups:
         runs = summary.runs(group)
         partial = int(summary.partial[group])
         n_text = f"{runs} ({partial} partial)" if partial else str(runs)
-        row = [Cell(group)] + [
+        row_ = [Cell(group)] + [
             Cell(sig(weights.get(group, {}).get(t, float("nan")), 3)) for t in columns.weights
         ]
-        row.append(Cell(n_text))
+        row_.append(Cell(n_text))
+        if info.is_search:
+            row_.append(Cell(sig(summary.mean.loc[group, OBJECTIVE])))
         for c in columns.values:
             text = mean_std(
                 summary.mean.loc[group, c], summary.std.loc[group, c], int(summary.n.loc[group, c])
             )
-            row.append(Cell(text, bold=bool(text) and group in best[c]))
-        table.rows.append(row)
+            row_.append(Cell(text, bold=bool(text) and best.get(c) == group))
+        links = group_links(uri, info, summary.values, group)
+        row_.append(Cell(" ".join(label for label, _ in links), links=links))
+        table.rows.append(row_)
     return table
 
 
@@ -77,46 +92,13 @@ def weights_by_group(summary: Summary) -> dict[str, dict[str, float]]:
     return {g: {t: float(first_rows.loc[g, weight_column(t)]) for t in terms} for g in first_rows.index}
 
 
-def baseline_table(
-    info: StudyInfo, summary: Summary, metrics: list[str], comparisons: dict[tuple[str, str], Comparison]
-) -> Table:
-    """Rows = metrics, columns = the baseline's mean ± std then each variant's Δ% with p and marker."""
-    others = [g for g in summary.groups if g != info.baseline]
-    header = ["metric", f"{info.baseline} (baseline, n={summary.runs(info.baseline)})"]
-    header += [f"{g} (n={summary.runs(g)})" for g in others]
-    title = (
-        f"{info.name}: change of the mean against the baseline {info.baseline} "
-        "(Welch's t-test over seeds; * p<0.05, ** p<0.01)"
-    )
-    table = Table(title, header, ["l"] + ["r"] * (len(header) - 1))
-    for metric in metrics:
-        spec = metric_spec(metric, info.lower_is_better)
-        base = mean_std(
-            summary.mean.loc[info.baseline, metric],
-            summary.std.loc[info.baseline, metric],
-            int(summary.n.loc[info.baseline, metric]),
-        )
-        row = [Cell(header_label(metric, spec.lower_is_better)), Cell(base)]
-        row += [Cell(comparison_text(comparisons[(g, metric)])) for g in others]
-        table.rows.append(row)
-    return table
-
-
-def comparison_text(comparison: Comparison) -> str:
-    """ "-3.1% (p=0.012) *": Δ of the mean, Welch's p-value, marker; "n=1, no test" below two runs a side."""
-    if comparison.n_variant == 0 or comparison.n_baseline == 0:
-        return "no runs"
-    if not comparison.tested:
-        return f"{pct(comparison.delta_pct)} (n=1, no test)"
-    marker = f" {comparison.marker}" if comparison.marker else ""
-    return f"{pct(comparison.delta_pct)} ({p_text(comparison.p_value)}){marker}"
-
-
 # ---------------------------------------------------------------- renderers
 
 
 def to_markdown(table: Table) -> str:
     def cell(c: Cell) -> str:
+        if c.links:
+            return " ".join(f"[{label}]({url})" for label, url in c.links)
         text = c.text.replace("|", "\\|")
         return f"**{text}**" if c.bold and text else text
 
@@ -150,6 +132,10 @@ def to_html(tables: list[Table], title: str) -> str:
             cells = []
             for c, a in zip(row, table.align, strict=True):
                 text = html.escape(c.text)
+                if c.links:
+                    text = " ".join(
+                        f'<a href="{html.escape(url)}">{html.escape(label)}</a>' for label, url in c.links
+                    )
                 cells.append(f'<td class="{a}">{f"<b>{text}</b>" if c.bold and text else text}</td>')
             parts.append(f"<tr>{''.join(cells)}</tr>")
         parts.append("</tbody>")
@@ -174,6 +160,11 @@ _TEX_SPECIAL = {
     "↑": r"$\uparrow$",
     "Δ": r"$\Delta$",
     "<": r"$<$",
+    "≥": r"$\geq$",
+    "×": r"$\times$",
+    "▲": r"$\blacktriangle$",
+    "▼": r"$\blacktriangledown$",
+    "⚠": "!",
 }
 
 
@@ -182,19 +173,17 @@ def tex_escape(text: str) -> str:
 
 
 def to_latex(tables: list[Table], label: str) -> str:
-    """booktabs tables, each scaled to the line width (needs booktabs and graphicx)."""
-    parts = ["% Generated by g2core.report. Needs \\usepackage{booktabs} and \\usepackage{graphicx}."]
+    """booktabs tables, each scaled to the line width (needs booktabs, graphicx and amssymb)."""
+    parts = [
+        "% Generated by g2core.report. Needs \\usepackage{booktabs}, \\usepackage{graphicx} and "
+        "\\usepackage{amssymb}."
+    ]
     for index, table in enumerate(tables):
 
         def cell(c: Cell) -> str:
             text = tex_escape(c.text)
             # A leading minus (a negative Δ) set as a math minus, not a hyphen.
             text = "$-$" + text[1:] if text.startswith("-") else text
-            # Significance markers as superscripts, the usual form in a paper.
-            for marker in ("**", "*"):
-                if text.endswith(f" {marker}"):
-                    text = text[: -len(marker) - 1] + f"$^{{{marker}}}$"
-                    break
             return f"\\textbf{{{text}}}" if c.bold and text else text
 
         parts += [
@@ -213,9 +202,7 @@ def to_latex(tables: list[Table], label: str) -> str:
     return "\n".join(parts)
 
 
-def to_csv(
-    info: StudyInfo, summary: Summary, columns: Columns, comparisons: dict[tuple[str, str], Comparison]
-) -> str:
+def to_csv(info: StudyInfo, summary: Summary, columns: Columns, comparison: pd.DataFrame) -> str:
     """The numbers behind the tables, unrounded (8 significant digits), one row per variant or trial."""
     first = "trial" if info.is_search else "variant"
     weights = weights_by_group(summary) if columns.weights else {}
@@ -228,9 +215,14 @@ def to_csv(
             record[f"{c}_mean"] = summary.mean.loc[group, c]
             record[f"{c}_std"] = summary.std.loc[group, c]
             record[f"{c}_n"] = int(summary.n.loc[group, c])
-        for c in columns.metrics if comparisons else []:
-            comparison = comparisons.get((group, c))
-            record[f"{c}_delta_pct"] = comparison.delta_pct if comparison else None
-            record[f"{c}_p_welch"] = comparison.p_value if comparison else None
+        for c in columns.metrics if not comparison.empty else []:
+            r = verdicts.row(comparison, group, c)
+            for stat in CSV_STATS:
+                record[f"{c}_{stat}"] = r[stat] if r is not None else None
+        rows = summary.values[summary.values["group"] == group] if not summary.values.empty else []
+        record["run_ids"] = " ".join(rows["run_id"]) if len(rows) else ""
         records.append(record)
     return pd.DataFrame(records).to_csv(index=False, float_format="%.8g", lineterminator="\n")
+
+
+CSV_STATS = ("delta", "delta_pct", "ci_low", "ci_high", "p_boot", "p_holm", "mark", "p_wilcoxon", "p_welch")

@@ -1,4 +1,9 @@
-"""Which runs a report counts, and each run's values at its best checkpoint (one DataFrame row per run)."""
+"""Which runs a report counts, and each run's values at its selected checkpoint (one DataFrame row per run).
+
+The values come from one split: `test/*` (the default: the held-out evaluation of the selected checkpoint) or
+`val/*` (`best/*`, for runs trained without a test split). `objective` is always the validation value of
+the deciding metric: what selected the checkpoint and what orders a search's trials.
+"""
 
 from __future__ import annotations
 
@@ -8,7 +13,21 @@ from collections import defaultdict
 import pandas as pd
 from mlflow import MlflowClient
 
-from g2core.names import BEST, LOSS_TERMS, TRAIN, VAL, metric_key, term_key, term_name, weight_param
+from g2core.names import (
+    ALIGN_CLAMPED,
+    ALIGN_PARAM,
+    BEST,
+    LOSS_TERMS,
+    TAG_CONFIG_HASH,
+    TAG_GIT_COMMIT,
+    TEST,
+    TRAIN,
+    VAL,
+    metric_key,
+    term_key,
+    term_name,
+    weight_param,
+)
 
 from .collect import ChildRun, StudyInfo, metric_history
 from .columns import value_columns, weight_column
@@ -16,6 +35,8 @@ from .columns import value_columns, weight_column
 # A finished run beats a running one, which beats a failed one, when a (variant, seed) has several
 # (a retried trial leaves its failed attempt behind).
 _STATUS_RANK = {"FINISHED": 0, "RUNNING": 1, "SCHEDULED": 2}
+SPLIT_CHOICES = (TEST, VAL)
+OBJECTIVE = "objective"  # the per-run frame's column of the validation objective
 
 
 def group_of(info: StudyInfo, run: ChildRun) -> str:
@@ -59,13 +80,16 @@ def _best_step(history: pd.Series, lower_is_better: bool) -> int:
 
 
 def run_values(
-    client: MlflowClient, info: StudyInfo, runs: list[ChildRun]
+    client: MlflowClient, info: StudyInfo, runs: list[ChildRun], split: str = TEST
 ) -> tuple[pd.DataFrame, list[ChildRun]]:
-    """One row per run with a value of the deciding metric, and the runs that have none yet.
+    """One row per run with a value of the deciding metric on `split`, and the runs that have none yet.
 
-    Finished runs give `best/*`. A run without `best/*` (running or failed) gives its validation history at
-    the step where the deciding metric was best; its row is flagged `partial` so the tables can say so.
+    test: the run's `test/*` metrics (logged once, after training); a run without them is not counted.
+    val: finished runs give `best/*`; a run without `best/*` (running or failed) gives its validation history
+    at the step where the deciding metric was best, its row flagged `partial` so the tables can say so.
     """
+    if split not in SPLIT_CHOICES:
+        raise ValueError(f"report.split={split!r}: choose one of {', '.join(SPLIT_CHOICES)}")
     metrics = value_columns(info)
     rows: list[dict[str, object]] = []
     without: list[ChildRun] = []
@@ -80,9 +104,23 @@ def run_values(
             "status": run.status,
             "partial": False,
             "best_step": math.nan,
+            "artifact_uri": run.artifact_uri,
+            TAG_CONFIG_HASH: run.tags.get(TAG_CONFIG_HASH, ""),
+            TAG_GIT_COMMIT: run.tags.get(TAG_GIT_COMMIT, ""),
+            ALIGN_PARAM: run.params.get(ALIGN_PARAM, ""),
+            OBJECTIVE: run.metrics.get(metric_key(BEST, info.metric_name), math.nan),
         }
-        if metric_key(BEST, info.metric_name) in run.metrics:
+        if split == TEST:
+            if metric_key(TEST, info.metric_name) not in run.metrics:
+                without.append(run)
+                continue
+            row.update({m: run.metrics.get(metric_key(TEST, m), math.nan) for m in metrics})
+            row[ALIGN_CLAMPED] = run.metrics.get(metric_key(TEST, ALIGN_CLAMPED), math.nan)
+        elif metric_key(BEST, info.metric_name) in run.metrics:
             row.update({m: run.metrics.get(metric_key(BEST, m), math.nan) for m in metrics})
+            row[ALIGN_CLAMPED] = run.metrics.get(
+                metric_key(BEST, ALIGN_CLAMPED), run.metrics.get(metric_key(VAL, ALIGN_CLAMPED), math.nan)
+            )
         else:
             history = metric_history(client, run.run_id, info.metric)
             if history.dropna().empty:
@@ -90,10 +128,12 @@ def run_values(
                 continue
             step = _best_step(history, info.lower_is_better)
             row.update(partial=True, best_step=step)
+            row[OBJECTIVE] = float(history[step])
             for m in metrics:
                 key = metric_key(VAL, m)
                 values = history if key == info.metric else metric_history(client, run.run_id, key)
                 row[m] = float(values.get(step, math.nan))
+            row[ALIGN_CLAMPED] = run.metrics.get(metric_key(VAL, ALIGN_CLAMPED), math.nan)
         for term in LOSS_TERMS:
             row[term_name(term)] = run.metrics.get(term_key(TRAIN, term), math.nan)
         if info.is_search:

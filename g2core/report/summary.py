@@ -1,4 +1,7 @@
-"""Aggregation over seeds, the best row per column, and the comparison against the baseline (Welch's t-test)."""
+"""Aggregation over seeds (the seed-level view: mean ± std, n) and the order of a search's trials.
+
+The tests against the baseline live in significance.py and verdicts.py; nothing here decides a winner.
+"""
 
 from __future__ import annotations
 
@@ -7,10 +10,6 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats
-
-ALPHA = 0.05
-TEST_NAME = "Welch's t-test (two-sided, unequal variances, over seeds)"
 
 
 @dataclass
@@ -59,15 +58,6 @@ def summarize(values: pd.DataFrame, groups: list[str], columns: list[str]) -> Su
     return Summary(groups=groups, mean=mean, std=std, n=n, partial=partial, values=values)
 
 
-def best_groups(summary: Summary, column: str, lower_is_better: bool) -> set[str]:
-    """Groups holding the best mean of a column (all of them on an exact tie)."""
-    column_means = summary.mean[column].dropna()
-    if column_means.empty:
-        return set()
-    target = column_means.min() if lower_is_better else column_means.max()
-    return set(column_means.index[column_means == target])
-
-
 def rank_groups(summary: Summary, column: str, lower_is_better: bool) -> list[str]:
     """Groups from best to worst by a column's mean; groups without a value last, ties in display order."""
     position = {g: i for i, g in enumerate(summary.groups)}
@@ -79,41 +69,3 @@ def rank_groups(summary: Summary, column: str, lower_is_better: bool) -> list[st
         return (0, value if lower_is_better else -value, position[group])
 
     return sorted(summary.groups, key=key)
-
-
-@dataclass(frozen=True)
-class Comparison:
-    """A variant against the baseline on one metric."""
-
-    delta_pct: float  # relative change of the mean, (variant - baseline) / |baseline| * 100
-    p_value: float  # nan when not tested
-    n_variant: int
-    n_baseline: int
-
-    @property
-    def tested(self) -> bool:
-        return self.n_variant >= 2 and self.n_baseline >= 2
-
-    @property
-    def marker(self) -> str:
-        if not self.tested or math.isnan(self.p_value):
-            return ""
-        return "**" if self.p_value < 0.01 else "*" if self.p_value < ALPHA else ""
-
-    @property
-    def significant(self) -> bool:
-        return bool(self.marker)
-
-
-def compare(variant: np.ndarray, baseline: np.ndarray) -> Comparison:
-    """Δ% of the means and Welch's p-value; no test with fewer than two runs on either side."""
-    delta = math.nan
-    if len(variant) and len(baseline):
-        base_mean = float(np.mean(np.sort(baseline)))
-        if base_mean != 0:
-            delta = (float(np.mean(np.sort(variant))) - base_mean) / abs(base_mean) * 100.0
-    p_value = math.nan
-    if len(variant) >= 2 and len(baseline) >= 2:
-        # equal_var=False is Welch's test: seeds of two recipes need not share a variance.
-        p_value = float(stats.ttest_ind(variant, baseline, equal_var=False).pvalue)
-    return Comparison(delta, p_value, len(variant), len(baseline))

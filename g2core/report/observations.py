@@ -1,0 +1,81 @@
+"""What the paired tests see: every counted run's per-image test table, or one value per run on `val`.
+
+The trainer evaluates each run's selected checkpoint once on the test split and logs one row per image
+(`eval/test_per_image.csv`: IMAGE_COLUMN, then ALL_METRIC_KEYS). The same test images for every run is what
+lets variants pair on seed and image. A `val` report has no such tables: each run's value is one observation.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from g2core.names import IMAGE_COLUMN, TAG_SEED, TAG_VARIANT, TEST, VAL, per_image_artifact
+
+KEYS = [TAG_VARIANT, TAG_SEED, IMAGE_COLUMN]
+
+
+def observations(
+    client: MlflowClient, values: pd.DataFrame, metrics: list[str], split: str, notes: list[str]
+) -> pd.DataFrame:
+    """The long table significance.compare reads: variant, seed, image, one column per metric.
+
+    Runs without a seed tag cannot pair and are left out; a test run without its per-image table is left
+    out of the tests with a note (its `test/*` values still count in the seed-level table)."""
+    if values.empty:
+        return pd.DataFrame(columns=KEYS + metrics)
+    runs = values[values[TAG_SEED].notna()]
+    if split == VAL:
+        frame = runs[[TAG_VARIANT, TAG_SEED, *metrics]].copy()
+        frame.insert(2, IMAGE_COLUMN, 0)
+        return frame.astype({TAG_SEED: int})
+    frames, lacking = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for _, run in runs.iterrows():
+            table = _per_image(client, str(run["run_id"]), Path(tmp))
+            if table is None:
+                lacking.append(str(run["run_name"]))
+                continue
+            table = table.reindex(columns=[IMAGE_COLUMN, *metrics])
+            table.insert(0, TAG_SEED, int(run[TAG_SEED]))
+            table.insert(0, TAG_VARIANT, run[TAG_VARIANT])
+            frames.append(table)
+    if lacking:
+        notes.append(
+            f"Runs without {per_image_artifact(TEST)}, left out of the paired tests (their `{TEST}/*` values "
+            f"still count in the Results table): {', '.join(lacking)}."
+        )
+    if not frames:
+        return pd.DataFrame(columns=KEYS + metrics)
+    return pd.concat(frames, ignore_index=True)
+
+
+def _per_image(client: MlflowClient, run_id: str, tmp: Path) -> pd.DataFrame | None:
+    """A run's per-image test table, or None when it has none (or it has no image column)."""
+    target = tmp / run_id
+    target.mkdir()
+    try:
+        path = client.download_artifacts(run_id, per_image_artifact(TEST), str(target))
+    except Exception:  # MLflow raises its own, store-specific errors for a missing artifact
+        return None
+    table = pd.read_csv(path)
+    if IMAGE_COLUMN not in table.columns:
+        return None
+    return table.astype(float).assign(**{IMAGE_COLUMN: table[IMAGE_COLUMN].astype(int)})
+
+
+def clamped_text(values: pd.DataFrame, column: str) -> str:
+    """The clamped fraction over runs: its mean and range in percent; '' when no run logged it."""
+    if values.empty or column not in values:
+        return ""
+    data = values[column].dropna().to_numpy(dtype=float)
+    if not len(data):
+        return ""
+    low, high, mean = (100 * float(f(data)) for f in (min, max, lambda d: sum(d) / len(d)))
+    if math.isclose(low, high):
+        return f"{mean:.2f}% of the evaluated pixels"
+    return f"{mean:.2f}% of the evaluated pixels on average (runs: {low:.2f}% to {high:.2f}%)"

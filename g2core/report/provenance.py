@@ -1,0 +1,113 @@
+"""Where every number comes from: links to each run and its selected checkpoint, config hashes, git commits.
+
+A tracking server (http[s]://) gets links into its UI; a file or database store gets the artifact's own URI
+(file://, s3://, ...) and MLflow's `runs:/<run_id>` for the run, which `mlflow.artifacts` resolves anywhere.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+import pandas as pd
+
+from g2core.config import redact
+from g2core.names import (
+    ALIGN_PARAM,
+    BEST_CHECKPOINT,
+    CHECKPOINTS_DIR,
+    TAG_CONFIG_HASH,
+    TAG_GIT_COMMIT,
+)
+
+from .collect import ChildRun, StudyInfo
+
+CHECKPOINT = f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}"  # the selected checkpoint: best by the validation metric
+MIXED = "⚠"
+
+
+def _ui(uri: str) -> str | None:
+    return redact("uri", uri).rstrip("/") if uri.startswith(("http://", "https://")) else None
+
+
+def run_url(uri: str, experiment_id: str, run_id: str) -> str:
+    ui = _ui(uri)
+    return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}" if ui else f"runs:/{run_id}"
+
+
+def checkpoint_url(uri: str, experiment_id: str, run_id: str, artifact_uri: str) -> str:
+    ui = _ui(uri)
+    if ui:
+        return f"{ui}/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{CHECKPOINT}"
+    return f"{artifact_uri.rstrip('/')}/{CHECKPOINT}" if artifact_uri else f"runs:/{run_id}/{CHECKPOINT}"
+
+
+def group_links(uri: str, info: StudyInfo, values: pd.DataFrame, group: str) -> list[tuple[str, str]]:
+    """(label, url) pairs of a table row: each seed's run, then its selected checkpoint."""
+    if values.empty:
+        return []
+    links = []
+    for _, r in values[values["group"] == group].iterrows():
+        label = f"s{int(r['seed'])}" if pd.notna(r["seed"]) else str(r["run_name"])
+        links.append((label, run_url(uri, info.experiment_id, r["run_id"])))
+        links.append(
+            (BEST_CHECKPOINT, checkpoint_url(uri, info.experiment_id, r["run_id"], r["artifact_uri"]))
+        )
+    return links
+
+
+def mixes(values: pd.DataFrame, children: list[ChildRun]) -> list[str]:
+    """What does not match across the study's runs: each a sentence for the README (flagged ⚠)."""
+    out = []
+    if values.empty:
+        return out
+    commits = sorted({c for c in values[TAG_GIT_COMMIT] if c})
+    if len(commits) > 1:
+        out.append(
+            f"{MIXED} Mixed `{TAG_GIT_COMMIT}`: the counted runs come from {len(commits)} commits "
+            f"({', '.join(commits)}); a difference may be the code's, not the recipe's."
+        )
+    aligns = sorted({a for a in values[ALIGN_PARAM] if a})
+    if len(aligns) > 1:
+        out.append(f"{MIXED} Mixed `{ALIGN_PARAM}`: {', '.join(aligns)}; the metrics are not comparable.")
+    # The hash covers the whole run config, variant and seed included: one (variant, seed) trained under
+    # two hashes means the settings changed while the study ran.
+    hashes: dict[tuple[str, object], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    for c in children:
+        if c.variant and c.tags.get(TAG_CONFIG_HASH):
+            hashes[(c.variant, c.seed)][c.tags[TAG_CONFIG_HASH]].append(c.name or c.run_id)
+    for (variant, seed), by_hash in sorted(hashes.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+        if len(by_hash) > 1:
+            runs = "; ".join(f"{h}: {', '.join(names)}" for h, names in sorted(by_hash.items()))
+            out.append(
+                f"{MIXED} Mixed `{TAG_CONFIG_HASH}` for {variant}, seed {seed} ({runs}): its settings "
+                "changed during the study; the newest finished run is the one counted."
+            )
+    missing = [
+        str(r["run_name"]) for _, r in values.iterrows() if not r[TAG_CONFIG_HASH] or not r[TAG_GIT_COMMIT]
+    ]
+    if missing:
+        out.append(
+            f"{MIXED} Runs without a `{TAG_CONFIG_HASH}` or `{TAG_GIT_COMMIT}` tag: {', '.join(missing)}."
+        )
+    return out
+
+
+def provenance_section(values: pd.DataFrame, children: list[ChildRun]) -> str:
+    """The counted runs' config hash, git commit and alignment, then every mix found."""
+    if values.empty:
+        return "No counted runs.\n"
+    lines = [
+        f"| run | variant | seed | run id | {TAG_CONFIG_HASH} | {TAG_GIT_COMMIT} | {ALIGN_PARAM} |",
+        "|---|---|---:|---|---|---|---|",
+    ]
+    for _, r in values.iterrows():
+        seed = int(r["seed"]) if pd.notna(r["seed"]) else ""
+        lines.append(
+            f"| {r['run_name']} | {r['variant']} | {seed} | `{r['run_id']}` | {r[TAG_CONFIG_HASH]} | "
+            f"{r[TAG_GIT_COMMIT]} | {r[ALIGN_PARAM]} |"
+        )
+    flags = mixes(values, children)
+    lines += (
+        ["", *flags] if flags else ["", f"One `{TAG_GIT_COMMIT}` for every counted run; no settings changed."]
+    )
+    return "\n".join(lines) + "\n"
