@@ -25,10 +25,10 @@ from hydra.errors import HydraException
 
 from g2core.cli import user_errors
 from g2core.config import ConfigError, compose, validate_name
-from g2core.stack.net import free_port
 from tests.conftest import REPO, tiny
 from tests.faults._util import injected
 from tests.faults.record import record
+from tests.net_helpers import free_port
 
 pytestmark = pytest.mark.timeout(180)  # a case not refused would train: fail it, do not wait
 CLOSED_PORT = free_port()  # nothing listens there

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from g2core.stack.compose import ComposeError, published_ports, resolved_config, validate_compose
+from g2core.stack.compose import ComposeError, validate_compose
+from tests.net_helpers import published_ports, resolved_config
 
 REPO = Path(__file__).resolve().parents[1]
 COMPOSE = REPO / "docker-compose.yml"

@@ -88,21 +88,3 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     print(f"{args.file}: valid")
     return 0
-
-
-def __getattr__(name: str) -> object:
-    """TEMPORARY (issue 16): resolved_config and published_ports moved to tests/integration/helpers.py.
-
-    Delete this once tests/test_compose.py imports them from there.
-    """
-    if name not in ("resolved_config", "published_ports"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "_moved_test_helpers", Path(__file__).parents[2] / "tests" / "integration" / "helpers.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, name)

@@ -64,21 +64,3 @@ def wait_until(
             raise RuntimeError(f"{what}: the process exited before it became ready")
         time.sleep(0.1)
     raise TimeoutError(f"{what}: not ready after {timeout:.0f} s")
-
-
-def __getattr__(name: str) -> object:
-    """TEMPORARY (issue 16): free_port and listening_addresses moved to tests/integration/helpers.py.
-
-    Delete this once tests/test_bad_input.py and tests/browser/test_ui_command.py import them from there.
-    """
-    if name not in ("free_port", "listening_addresses"):
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib.util
-
-    spec = importlib.util.spec_from_file_location(
-        "_moved_test_helpers", Path(__file__).parents[2] / "tests" / "integration" / "helpers.py"
-    )
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return getattr(module, name)

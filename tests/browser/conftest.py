@@ -28,7 +28,7 @@ from tests.conftest import REPO, tiny
 # The integration tier's real PostgreSQL + mlflow server fixtures, re-exported for this folder (pytest
 # scopes conftest fixtures by directory). `stack_timings` is what they record their start-up into.
 from tests.integration.conftest import mlflow_server, postgres, stack_timings  # noqa: F401
-from tests.integration.helpers import free_port
+from tests.net_helpers import free_port
 
 CHROMIUM = Path("/usr/bin/chromium")
 INSTALL_HINT = "apt-get update && apt-get install -y chromium"

@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 
-from g2core.stack.net import free_port, listening_addresses
 from tests.browser.conftest import (
     EXPERIMENT,
     PARENT_RUN,
@@ -23,6 +22,7 @@ from tests.browser.conftest import (
     run_study,
     show_child_runs,
 )
+from tests.net_helpers import free_port, listening_addresses
 
 sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[dev]'")
 expect = sync_api.expect

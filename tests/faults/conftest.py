@@ -13,7 +13,7 @@ import pytest
 
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
 from tests.integration.conftest import postgres, reachable_tmp_dir, stack_timings  # noqa: F401  (fixtures)
-from tests.integration.helpers import free_port
+from tests.net_helpers import free_port
 
 HERE = Path(__file__).parent
 

@@ -24,7 +24,7 @@ import pytest
 
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
 from g2core.stack.postgres import INSTALL_HINT, PostgresError, PostgresHandle, find_pg_bin, start_postgres
-from tests.integration.helpers import free_port
+from tests.net_helpers import free_port
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:

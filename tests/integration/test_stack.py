@@ -18,7 +18,7 @@ from g2core.names import TAG_SEED, TAG_VARIANT, VAL, metric_key
 from g2core.stack.mlflow_server import ServerHandle
 from g2core.stack.net import http_ok
 from g2core.stack.postgres import PostgresHandle
-from tests.integration.helpers import free_port, listening_addresses
+from tests.net_helpers import free_port, listening_addresses
 
 pytestmark = pytest.mark.integration
 
