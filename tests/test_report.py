@@ -45,6 +45,7 @@ from g2core.names import (
     TRAIN,
     VAL,
     VAL_EPOCH_KEY,
+    best_trial_key,
     metric_key,
     per_image_artifact,
     study_experiment,
@@ -696,6 +697,14 @@ def test_search_report(store, tmp_path: Path) -> None:
     assert len(md) - 1 == 5 and objective == sorted(objective)
     assert "trial-5" in result.markdown.split("## Missing / failed", 1)[1]
     assert "one trial, not a tested difference" in result.verdict
+    best = md[1][0]
+    assert result.best == best and result.summary_tags[study_tag("best_trial")].startswith(
+        f"{best} (best single"
+    )
+    assert _shown(md[1][1], float(result.summary_tags[study_tag(f"best_trial.{weight_param('rgrad')}")]), 3)
+    assert result.summary_metrics[best_trial_key("abs_rel")] == pytest.approx(
+        float(_csv_rows(tmp_path / "wsearch" / "table.csv")[best]["abs_rel_mean"])
+    )
 
 
 def test_importances_need_two_trials() -> None:

@@ -20,10 +20,12 @@ from g2core.names import (
     best_trial_key,
     summary_key,
     verdict_tag,
+    weight_param,
 )
 
 from .collect import StudyInfo
 from .summary import Summary
+from .tables import weights_by_group
 from .verdicts import row, word
 
 MAX_METRICS = 1000  # MlflowClient.log_batch's limit per call
@@ -44,6 +46,8 @@ def parent_summary(
         if groups:
             best = groups[0]  # a search's groups are ordered by the validation objective
             tags[TAG_BEST_TRIAL] = f"{best} (best single trial by {info.metric}; not a tested difference)"
+            weights = weights_by_group(summary).get(best, {})
+            tags.update({f"{TAG_BEST_TRIAL}.{weight_param(t)}": str(w) for t, w in weights.items() if w == w})
             values.update({best_trial_key(m): float(summary.mean.loc[best, m]) for m in metrics})
         return tags, _finite(values)
     for g in groups:
