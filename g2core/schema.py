@@ -75,6 +75,7 @@ class SyntheticData(DataConfig):
     root: str
     n_train: int  # ranges: checked where the cache is made (g2core.data.synthetic), with their own message
     n_val: int
+    n_test: int = 256  # reported, never selected on; 0 = no test split
     scene_seed: int = 0
     gen_height: int | None = None  # null = height
     gen_width: int | None = None
@@ -85,6 +86,8 @@ class H5Data(DataConfig):
     root: str = field(metadata={"missing": "required for data=h5; pass data.root=/path/to/h5/folder"})
     val_root: str | None = None
     val_fraction: float = 0.2
+    test_root: str | None = None
+    test_fraction: float = 0.2  # of root, when no test_root; 0 = no test split
 
 
 SOURCES: dict[str, type[DataConfig]] = {"synthetic": SyntheticData, "h5": H5Data}

@@ -17,6 +17,7 @@ def tiny(root: Path | str, *extra: str) -> list[str]:
         f"paths.root={root}",
         "data.n_train=32",
         "data.n_val=8",
+        "data.n_test=8",
         "data.height=32",
         "data.width=32",
         "data.batch_size=8",

@@ -272,7 +272,7 @@ def _not_hdf5(folder: Path) -> tuple[list[str], str]:
 
 
 def _one_frame(folder: Path) -> tuple[list[str], str]:
-    return [f"data.root={good_folder(folder, n=1)}"], "splitting needs at least 2"
+    return [f"data.root={good_folder(folder, n=1)}"], "splitting needs at least 3 (train, val and test)"
 
 
 def _missing_val(folder: Path) -> tuple[list[str], str]:

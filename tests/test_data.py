@@ -36,7 +36,7 @@ AUGMENT = {"hflip": True, "color_jitter": 0.1, "noise": 0.01}
 
 
 def synthetic_cfg(root: Path, **over) -> dict:
-    cfg = {"name": "synthetic", "root": str(root), "n_train": 24, "n_val": 6, "height": 32, "width": 32,
+    cfg = {"name": "synthetic", "root": str(root), "n_train": 24, "n_val": 6, "n_test": 4, "height": 32, "width": 32,
            "scene_seed": 0, "min_depth": 1e-3, "max_depth": 10.0, "eigen_crop": False, "augment": AUGMENT}  # fmt: skip
     return {**cfg, **over}
 
@@ -196,19 +196,37 @@ def test_h5_config_splits_a_real_folder() -> None:
         "width": 64,
         "augment": AUGMENT,
     }
-    train, val = build_datasets(cfg, seed=0, sparse_input=False)
-    train_frames, val_frames = set(train.frames), set(val.frames)
-    assert len(val_frames) >= 1 and not train_frames & val_frames
-    assert len(train_frames | val_frames) == len(find_h5_files(REAL))
-    again = build_datasets(cfg, seed=5, sparse_input=False)[1]
-    assert set(again.frames) == val_frames, "the split does not depend on the run's seed"
+    train, val, test = build_datasets(cfg, seed=0, sparse_input=False)
+    train_frames, val_frames, test_frames = set(train.frames), set(val.frames), set(test.frames)
+    assert len(val_frames) >= 1 and len(test_frames) >= 1
+    assert not train_frames & val_frames and not train_frames & test_frames and not val_frames & test_frames
+    assert len(train_frames | val_frames | test_frames) == len(find_h5_files(REAL))
+    _, again_val, again_test = build_datasets(cfg, seed=5, sparse_input=False)
+    assert set(again_val.frames) == val_frames, "the split does not depend on the run's seed"
+    assert set(again_test.frames) == test_frames, "the split does not depend on the run's seed"
+
+
+def test_synthetic_test_split_is_its_own(tmp_path: Path) -> None:
+    """The test scenes are fixed (same for every seed) and repeat no training or validation scene."""
+    train, val, test = build_datasets(synthetic_cfg(tmp_path), seed=0, sparse_input=False)
+    assert len(test) == 4
+    train_rgb = {train.read_frame(i)[0].tobytes() for i in range(len(train))}
+    val_rgb = {val.read_frame(i)[0].tobytes() for i in range(len(val))}
+    test_rgb = [test.read_frame(i)[0].tobytes() for i in range(len(test))]
+    assert not set(test_rgb) & (train_rgb | val_rgb)
+    other_seed = build_datasets(synthetic_cfg(tmp_path), seed=7, sparse_input=False)[2]
+    assert [other_seed.read_frame(i)[0].tobytes() for i in range(4)] == test_rgb
+    assert torch.equal(test[0]["depth"], other_seed[0]["depth"]), "test inputs do not depend on the seed"
+    assert build_datasets(synthetic_cfg(tmp_path, n_test=0), seed=0, sparse_input=False)[2] is None
 
 
 def test_one_chunked_file_as_root(tmp_path: Path) -> None:
     paths = ensure_synthetic_cache(tmp_path, 10, 2, 40, 48, 0)
     cfg = {"name": "h5", "root": str(paths["train"]), "val_fraction": 0.2, "height": 32, "width": 32}
-    train, val = build_datasets(cfg, seed=0, sparse_input=True)
-    assert (len(train), len(val)) == (8, 2)
+    train, val, test = build_datasets(cfg, seed=0, sparse_input=True)
+    assert (len(train), len(val), len(test)) == (6, 2, 2)
+    no_test = build_datasets(cfg | {"test_fraction": 0.0}, seed=0, sparse_input=True)
+    assert (len(no_test[0]), len(no_test[1]), no_test[2]) == (8, 2, None)
     assert train[0]["rgb"].shape == (3, 32, 32)
 
 
@@ -258,7 +276,7 @@ def test_no_sparse_input_without_ground_truth() -> None:
 
 
 def test_samples_follow_the_contract(tmp_path: Path) -> None:
-    train, val = build_datasets(synthetic_cfg(tmp_path), seed=0, sparse_input=True)
+    train, val, _ = build_datasets(synthetic_cfg(tmp_path), seed=0, sparse_input=True)
     assert (len(train), len(val)) == (24, 6)
     for sample in (train[0], val[0]):
         assert {k: (v.shape[0], v.dtype) for k, v in sample.items()} == KEYS
@@ -271,7 +289,7 @@ def test_samples_follow_the_contract(tmp_path: Path) -> None:
     assert torch.equal(x[:, 4:], batch["sparse_mask"].float()) and torch.equal(x[:, 3:4], batch["sparse"])
     with pytest.raises(DataError, match="in_channels=4"):
         model_input(batch, 4)
-    monocular, _ = build_datasets(synthetic_cfg(tmp_path), seed=0, sparse_input=False)
+    monocular, *_ = build_datasets(synthetic_cfg(tmp_path), seed=0, sparse_input=False)
     assert not monocular[0]["sparse_mask"].any()
 
 
@@ -279,16 +297,16 @@ def test_sample_randomness_depends_on_seed_epoch_index_only(tmp_path: Path) -> N
     def same(a: dict, b: dict) -> bool:
         return all(torch.equal(a[k], b[k]) for k in a)
 
-    train, val = build_datasets(synthetic_cfg(tmp_path), seed=3, sparse_input=True)
+    train, val, _ = build_datasets(synthetic_cfg(tmp_path), seed=3, sparse_input=True)
     first = [train[i] for i in range(len(train))]
-    other, _ = build_datasets(synthetic_cfg(tmp_path), seed=3, sparse_input=True)
+    other, *_ = build_datasets(synthetic_cfg(tmp_path), seed=3, sparse_input=True)
     assert all(same(other[i], first[i]) for i in reversed(range(len(train)))), "order matters"
     assert same(train[5], first[5])
     train.set_epoch(1)
     assert sum(same(train[i], first[i]) for i in range(len(train))) < 3, "a new epoch, new draws"
     train.set_epoch(0)
     assert same(train[5], first[5])
-    seed_4, val_4 = build_datasets(synthetic_cfg(tmp_path), seed=4, sparse_input=True)
+    seed_4, val_4, _ = build_datasets(synthetic_cfg(tmp_path), seed=4, sparse_input=True)
     assert not same(seed_4[5], first[5])
     val.set_epoch(7)
     assert all(same(val[i], val_4[i]) for i in range(len(val))), "validation inputs are fixed"
@@ -296,7 +314,7 @@ def test_sample_randomness_depends_on_seed_epoch_index_only(tmp_path: Path) -> N
 
 
 def test_dataloader_workers_give_the_same_batches(tmp_path: Path) -> None:
-    train, _ = build_datasets(synthetic_cfg(tmp_path), seed=0, sparse_input=True)
+    train, *_ = build_datasets(synthetic_cfg(tmp_path), seed=0, sparse_input=True)
     train[0]  # opens the file in this process: the workers must not reuse that handle
     restored = pickle.loads(pickle.dumps(train))
     assert restored._handles == {} and torch.equal(restored[1]["rgb"], train[1]["rgb"])

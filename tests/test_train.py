@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 from mlflow import MlflowClient
+from omegaconf import OmegaConf
 
 from g2core.config import ConfigError, compose, validate_train_config
 from g2core.names import ALIGN_CLAMPED, REF, VAL, metric_key
@@ -126,6 +127,47 @@ def test_disparity_alignment_logs_the_clamped_share(root: Path) -> None:
     assert 0.0 <= share <= 1.0
     assert ALIGN_CLAMPED not in result.best and math.isfinite(result.best["abs_rel"])
     assert math.isfinite(run.data.metrics[metric_key(REF, "abs_rel")])
+
+
+def test_the_selected_checkpoint_is_evaluated_once_on_the_test_split(root: Path) -> None:
+    """test/* come from best.pt (not the last weights) on the held-out split, with a per-image table that
+    averages to them: what a report pairs variants on."""
+    import numpy as np
+    import pandas as pd
+
+    from g2core.data import build_datasets
+    from g2core.metrics import DepthMetrics
+    from g2core.models import build_model
+    from g2core.names import ALL_METRIC_KEYS, IMAGE_COLUMN, TEST, per_image_artifact
+    from g2core.train.evaluate import evaluate_per_image
+
+    cfg = compose(tiny(root, "trainer.max_epochs=3", "optim.lr=3e-3"))
+    result = train(cfg)
+    client, run = only_run(root)
+    assert {a.path for a in client.list_artifacts(run.info.run_id, "eval")} == {per_image_artifact(TEST)}
+    table = pd.read_csv(result.run_dir / per_image_artifact(TEST))
+    assert list(table.columns) == [IMAGE_COLUMN, *ALL_METRIC_KEYS]
+    assert table[IMAGE_COLUMN].tolist() == list(range(8))  # data.n_test=8, each image once
+    for key in ALL_METRIC_KEYS:
+        assert run.data.metrics[metric_key(TEST, key)] == pytest.approx(table[key].mean(), rel=1e-6), key
+    assert len(client.get_metric_history(run.info.run_id, metric_key(TEST, "abs_rel"))) == 1
+
+    # the same numbers from best.pt's weights, evaluated independently
+    model = build_model(cfg.model.name, features=8, levels=3, in_channels=3)
+    model.load_state_dict(load(result.run_dir / "best.pt")["model"])
+    data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
+    test_set = build_datasets(data_cfg, seed=0, sparse_input=False)[2]
+    loader = torch.utils.data.DataLoader(test_set, batch_size=8)
+    rows, _ = evaluate_per_image(
+        model,
+        loader,
+        DepthMetrics(),
+        device=torch.device("cpu"),
+        in_channels=3,
+        align_mode="none",
+        amp_dtype=None,
+    )
+    np.testing.assert_allclose(rows, table[list(ALL_METRIC_KEYS)].to_numpy(), rtol=1e-5, atol=1e-6)
 
 
 def test_same_command_again_does_not_train_twice(root: Path) -> None:

@@ -17,7 +17,7 @@ from g2core.schema import H5Data, SyntheticData
 # Validation inputs (crop, sparse input) do not depend on the run's seed: every run of a study is
 # scored on exactly the same inputs, so differences between runs come from training alone.
 VAL_SEED = 0
-_SPLIT_SEED = 0  # the train/val split of a folder is fixed too, whatever the run's seed
+_SPLIT_SEED = 0  # the train/val/test split of a folder is fixed too, whatever the run's seed
 
 
 def model_input(batch: Mapping[str, torch.Tensor], in_channels: int) -> torch.Tensor:
@@ -43,20 +43,32 @@ def _get(cfg: Mapping, key: str) -> Any:
     return value
 
 
-def _split(n: int, val_fraction: float, root: Any) -> tuple[list[int], list[int]]:
-    """A deterministic train/val split of n frames, at least one frame on each side."""
-    if not 0.0 < val_fraction < 1.0:
-        raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), or set data.val_root")
-    if n < 2:
-        raise DataError(f"data.root={root} holds {n} frame: splitting needs at least 2, or set data.val_root")
-    n_val = min(n - 1, max(1, round(n * val_fraction)))
-    order = np.random.default_rng(_SPLIT_SEED).permutation(n)
-    return sorted(order[n_val:].tolist()), sorted(order[:n_val].tolist())
+def _split(n: int, val_fraction: float, test_fraction: float, root: Any) -> dict[str, list[int]]:
+    """A deterministic train/val/test split of n frames (test first, then val, from one fixed permutation);
+    at least one frame in each part that is asked for. val_fraction 0: validation comes from data.val_root."""
+    if not 0.0 <= test_fraction < 1.0:
+        raise DataError(f"data.test_fraction={test_fraction} must be in [0, 1), or set data.test_root")
+    parts = 1 + (val_fraction > 0) + (test_fraction > 0)
+    if n < parts:
+        raise DataError(
+            f"data.root={root} holds {n} frame{'s' if n != 1 else ''}: splitting needs at least {parts} "
+            "(train, val and test), or set data.val_root / data.test_root"
+        )
+    n_test = min(n - parts + 1, max(1, round(n * test_fraction))) if test_fraction > 0 else 0
+    n_val = min(n - n_test - 1, max(1, round(n * val_fraction))) if val_fraction > 0 else 0
+    order = np.random.default_rng(_SPLIT_SEED).permutation(n).tolist()
+    test, val, train = order[:n_test], order[n_test : n_test + n_val], order[n_test + n_val :]
+    return {"train": sorted(train), "val": sorted(val), "test": sorted(test)}
 
 
-def build_datasets(data_cfg: Mapping, *, seed: int, sparse_input: bool) -> tuple[Dataset, Dataset]:
-    """(train, val) datasets from a validated `data` config node (keys and defaults: g2core.schema).
+def build_datasets(
+    data_cfg: Mapping, *, seed: int, sparse_input: bool
+) -> tuple[Dataset, Dataset, Dataset | None]:
+    """(train, val, test) datasets from a validated `data` config node (keys and defaults: g2core.schema).
 
+    The test split is what a study reports; nothing is selected on it. None when the config asks for none
+    (data.n_test=0 for synthetic scenes; no data.test_root and data.test_fraction=0 for h5 frames). Test
+    inputs, like validation inputs, do not depend on the run's seed.
     A key a caller leaves out takes H5DepthDataset's default; only what no default can stand for is checked.
     """
     name = _get(data_cfg, "name")
@@ -64,6 +76,10 @@ def build_datasets(data_cfg: Mapping, *, seed: int, sparse_input: bool) -> tuple
     common = {"height": height, "width": width, "sparse_input": sparse_input}
     common |= {k: data_cfg[k] for k in ("resize", "min_depth", "max_depth", "eigen_crop") if k in data_cfg}
     augment = dict(data_cfg.get("augment") or {})
+
+    def evaluated(files: list, **kw: Any) -> H5DepthDataset:
+        return H5DepthDataset(files, train=False, seed=VAL_SEED, **kw, **common)
+
     if name == "synthetic":
         paths = ensure_synthetic_cache(
             _get(data_cfg, "root"),
@@ -72,24 +88,32 @@ def build_datasets(data_cfg: Mapping, *, seed: int, sparse_input: bool) -> tuple
             int(data_cfg.get("gen_height") or height),
             int(data_cfg.get("gen_width") or width),
             int(data_cfg.get("scene_seed", SyntheticData.scene_seed)),
+            n_test=int(data_cfg.get("n_test", SyntheticData.n_test)),
         )
         train = H5DepthDataset([paths["train"]], train=True, seed=seed, augment=augment, **common)
-        val = H5DepthDataset([paths["val"]], train=False, seed=VAL_SEED, **common)
-        return train, val
+        test = evaluated([paths["test"]]) if "test" in paths else None
+        return train, evaluated([paths["val"]]), test
     if name == "h5":
         root = _get(data_cfg, "root")
         files = find_h5_files(root, "data.root")
-        if data_cfg.get("val_root"):
-            val_files = find_h5_files(data_cfg["val_root"], "data.val_root")
-            train = H5DepthDataset(files, train=True, seed=seed, augment=augment, **common)
-            return train, H5DepthDataset(val_files, train=False, seed=VAL_SEED, **common)
+        val_root, test_root = data_cfg.get("val_root"), data_cfg.get("test_root")
+        test_fraction = 0.0 if test_root else float(data_cfg.get("test_fraction", H5Data.test_fraction))
+        val_fraction = 0.0 if val_root else float(data_cfg.get("val_fraction", H5Data.val_fraction))
+        if not val_root and not 0.0 < val_fraction < 1.0:
+            raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), or set data.val_root")
         index = index_files(files)
-        train_idx, val_idx = _split(
-            len(index), float(data_cfg.get("val_fraction", H5Data.val_fraction)), root
-        )
+        split = _split(len(index), val_fraction, test_fraction, root)
         train = H5DepthDataset(
-            files, train=True, seed=seed, augment=augment, index=index, select=train_idx, **common
+            files, train=True, seed=seed, augment=augment, index=index, select=split["train"], **common
         )
-        val = H5DepthDataset(files, train=False, seed=VAL_SEED, index=index, select=val_idx, **common)
-        return train, val
+        val = (
+            evaluated(find_h5_files(val_root, "data.val_root"))
+            if val_root
+            else evaluated(files, index=index, select=split["val"])
+        )
+        if test_root:
+            test = evaluated(find_h5_files(test_root, "data.test_root"))
+        else:
+            test = evaluated(files, index=index, select=split["test"]) if split["test"] else None
+        return train, val, test
     raise DataError(f"data.name={name!r} is not a data source: use 'synthetic' (the default) or 'h5'")

@@ -11,13 +11,12 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import threading
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import optuna
 from mlflow import MlflowClient
-from mlflow.entities import Metric, Param, RunTag
+from mlflow.entities import Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 from tqdm.auto import tqdm
@@ -28,8 +27,6 @@ from g2core.names import (
     ATTR_IDLE,
     ATTR_KEY,
     ATTR_PARENT_RUN_ID,
-    ATTR_RUN_ID,
-    BEST,
     ROLE_PARENT,
     STUDY_PARAM_PREFIX,
     TAG_ROLE,
@@ -224,21 +221,8 @@ def _finish(
     running = [t for t in trials if t.state == TrialState.RUNNING]
     finished = len({t.user_attrs.get(ATTR_KEY) for t in complete}) >= expected and not running
     tags = {study_tag("status"): "finished" if finished else "running"}
-    metrics: list[Metric] = []
-    if complete:
-        best = (
-            min(complete, key=lambda t: t.value)
-            if spec.direction == "minimize"
-            else max(complete, key=lambda t: t.value)
-        )
-        best_run = best.user_attrs.get(ATTR_RUN_ID)
-        tags[study_tag("best_trial")] = best.user_attrs.get(ATTR_KEY, best.number)
-        if best_run:
-            now = int(time.time() * 1000)
-            logged = client.get_run(best_run).data.metrics
-            metrics = [Metric(k, v, now, 0) for k, v in sorted(logged.items()) if k.startswith(f"{BEST}/")]
-            tags.update({study_tag(f"best.{key}"): value for key, value in best.params.items()})
-    client.log_batch(parent, metrics=metrics, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    # The parent's summary (verdict, per-variant means with CIs) is the report's: write_report logs it.
+    client.log_batch(parent, tags=[RunTag(k, str(v)) for k, v in tags.items()])
     report_dir = None
     if complete:
         from g2core.report import write_report

@@ -8,6 +8,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import torch
 import torch.distributed as dist
 
@@ -15,7 +16,22 @@ from g2core.data import model_input
 from g2core.losses import CompositeLoss
 from g2core.metrics import DepthMetrics
 from g2core.metrics.align import align_prediction
-from g2core.names import ALIGN_CLAMPED, LOSS, REF, SAMPLES_DIR, VAL, metric_key, term_key
+from g2core.metrics.per_image import per_image_rows, summarize
+from g2core.names import (
+    ALIGN_CLAMPED,
+    ALL_METRIC_KEYS,
+    BEST_CHECKPOINT,
+    EVAL_DIR,
+    IMAGE_COLUMN,
+    LOSS,
+    REF,
+    SAMPLES_DIR,
+    TEST,
+    VAL,
+    metric_key,
+    per_image_artifact,
+    term_key,
+)
 from g2core.sample_grid import (
     Column,
     as_nan_where_invalid,
@@ -25,6 +41,7 @@ from g2core.sample_grid import (
     save_figure,
 )
 from g2core.train.checkpoint import RunState
+from g2core.train.checkpoint import load as load_checkpoint
 from g2core.train.run import Phase, RunContext
 
 SAMPLE_DPI = 80
@@ -120,6 +137,43 @@ def evaluate(
 
 
 @torch.no_grad()
+def evaluate_per_image(
+    model: torch.nn.Module,
+    loader: torch.utils.data.DataLoader,
+    metrics: DepthMetrics,
+    *,
+    device: torch.device,
+    in_channels: int,
+    align_mode: str,
+    amp_dtype: torch.dtype | None,
+) -> tuple[np.ndarray, float]:
+    """Every metric of every image of the loader (rows in `ALL_METRIC_KEYS` order, see
+    g2core.metrics.per_image), aligned as `trainer.align` aligns, and the share of evaluated pixels the
+    alignment clamped. One process: the test split is small, and pairing needs each image exactly once."""
+    model.eval()
+    rows, pixels = [], torch.zeros(2, dtype=torch.int64, device=device)
+    for batch in loader:
+        batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+        with torch.autocast(device.type, amp_dtype) if amp_dtype else nullcontext():
+            pred = model(model_input(batch, in_channels)).float()
+        aligned, clamped, valid = align(pred, batch["depth"], batch["mask"], metrics, align_mode)
+        pixels += torch.stack([clamped, valid])
+        rows.append(
+            per_image_rows(
+                aligned,
+                batch["depth"],
+                batch["mask"],
+                min_depth=metrics.min_depth,
+                max_depth=metrics.max_depth,
+                eigen_crop=metrics.eigen_crop,
+            )
+        )
+    model.train()
+    clamped, valid = pixels.tolist()
+    return np.concatenate(rows), clamped / max(valid, 1)
+
+
+@torch.no_grad()
 def predict_samples(
     model: torch.nn.Module,
     dataset: torch.utils.data.Dataset,
@@ -185,3 +239,32 @@ def save_samples(ctx: RunContext, state: RunState, is_best: bool) -> None:
     ctx.run.tracker.log_artifact(png, SAMPLES_DIR, deferrable=True)
     if is_best:
         np.savez_compressed(ctx.best_npz, **samples)
+
+
+def evaluate_test_split(ctx: RunContext, state: RunState) -> None:
+    """The selected checkpoint (best.pt), once, on the held-out test split: `test/<metric>` and the
+    per-image table `eval/test_per_image.csv` that lets a report pair variants image by image."""
+    cfg, run = ctx.cfg, ctx.run
+    best_pt = ctx.run_dir / BEST_CHECKPOINT
+    if best_pt.exists():  # after the last epoch the model holds the last weights, not the selected ones
+        state.model.load_state_dict(load_checkpoint(best_pt)["model"])
+    with ctx.hooks.timed(Phase.TEST):
+        rows, clamped = evaluate_per_image(
+            state.model,
+            ctx.loaders.test,
+            state.metrics,
+            device=ctx.device,
+            in_channels=cfg.model.in_channels,
+            align_mode=cfg.trainer.align,
+            amp_dtype=state.amp_dtype,
+        )
+    values = {metric_key(TEST, k): v for k, v in summarize(rows).items()}
+    if cfg.trainer.align == "scale_shift_disparity":
+        values[metric_key(TEST, ALIGN_CLAMPED)] = clamped
+    run.tracker.log_metrics(values, state.step)
+    table = pd.DataFrame(rows, columns=list(ALL_METRIC_KEYS))
+    table.insert(0, IMAGE_COLUMN, np.arange(len(table)))
+    path = ctx.run_dir / per_image_artifact(TEST)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    table.to_csv(path, index=False)
+    run.tracker.log_artifact(path, EVAL_DIR, deferrable=True)

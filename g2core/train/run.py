@@ -60,6 +60,7 @@ class Phase(StrEnum):
     SAMPLES = "samples"  # predictions on the sample images
     SAMPLE_PNG = "sample png"
     CHECKPOINTS = "checkpoints"  # last.pt and best.pt writes
+    TEST = "test"  # the selected checkpoint on the test split, once per run
 
 
 class StopTraining(Exception):
@@ -104,6 +105,7 @@ class Loaders:
     train_sampler: DistributedSampler
     train: DataLoader
     val: DataLoader
+    test: DataLoader | None = None  # the held-out split, evaluated once with the selected checkpoint
 
 
 @dataclass
@@ -137,7 +139,9 @@ def default_run_dir(cfg: DictConfig) -> Path:
 def build_loaders(cfg: DictConfig, ranks: Dist, device: torch.device) -> Loaders:
     """Loaders with the same global batches for one process or many; bad data fails here, before the run."""
     data_cfg = OmegaConf.to_container(cfg.data, resolve=True)
-    train_ds, val_ds = build_datasets(data_cfg, seed=cfg.seed, sparse_input=cfg.model.in_channels == 5)
+    train_ds, val_ds, test_ds = build_datasets(
+        data_cfg, seed=cfg.seed, sparse_input=cfg.model.in_channels == 5
+    )
     if cfg.data.batch_size % ranks.world_size:
         raise ValueError(
             f"data.batch_size={cfg.data.batch_size} must be divisible by the {ranks.world_size} processes"
@@ -157,7 +161,9 @@ def build_loaders(cfg: DictConfig, ranks: Dist, device: torch.device) -> Loaders
     val_loader = DataLoader(val_ds, batch_size=per_rank, sampler=val_sampler, shuffle=False, **common)
     if len(train_loader) == 0:
         raise ValueError(f"data: {len(train_ds)} training samples make no batch of {cfg.data.batch_size}")
-    return Loaders(train_ds, val_ds, sampler, train_loader, val_loader)
+    # The test split is evaluated once, by the master alone, image by image (no sampler: every image once).
+    test_loader = DataLoader(test_ds, batch_size=per_rank, shuffle=False, **common) if test_ds else None
+    return Loaders(train_ds, val_ds, sampler, train_loader, val_loader, test_loader)
 
 
 def _existing_run_id(

@@ -43,7 +43,7 @@ from g2core.names import (
 from g2core.tracking import TrackingUnavailable, check_tracking_uri, resolve_tracking_uri
 from g2core.train import checkpoint
 from g2core.train.checkpoint import RunState
-from g2core.train.evaluate import evaluate, mean_depth_reference, save_samples
+from g2core.train.evaluate import evaluate, evaluate_test_split, mean_depth_reference, save_samples
 from g2core.train.run import (
     OpenRun,
     Phase,
@@ -165,8 +165,9 @@ def set_up(ctx: RunContext, saved: dict[str, Any] | None) -> RunState:
 
     if saved is None:  # once per run, so every report can say what learning nothing scores
         with ctx.hooks.timed(Phase.REFERENCE):
+            # on the split the report reads: the test split when there is one
             reference = mean_depth_reference(
-                ctx.loaders.val, metrics, device=device, align_mode=cfg.trainer.align
+                ctx.loaders.test or ctx.loaders.val, metrics, device=device, align_mode=cfg.trainer.align
             )
         if ctx.run is not None:
             ctx.run.tracker.log_metrics(reference, 0)
@@ -296,8 +297,11 @@ def validate_and_checkpoint(ctx: RunContext, state: RunState) -> None:
 
 
 def finish(ctx: RunContext, state: RunState) -> TrainResult:
-    """best/* metrics, the checkpoints and the best predictions as artifacts; the run is FINISHED."""
+    """The test split's evaluation; best/* metrics, the checkpoints and the best predictions as artifacts;
+    the run is FINISHED."""
     run = ctx.run
+    if run is not None and ctx.loaders.test is not None:
+        evaluate_test_split(ctx, state)
     if run is not None:
         run.tracker.log_metrics({metric_key(BEST, k): v for k, v in state.best.items()}, state.step)
         run.tracker.log_metrics({BEST_EPOCH_KEY: state.best_epoch + 1}, state.step)
