@@ -20,10 +20,12 @@ def scene(batch: int = 4, size: int = 24) -> tuple[torch.Tensor, torch.Tensor]:
     return gt, mask
 
 
-def metrics_of(pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, mode: str) -> dict[str, float]:
+def metrics_of(
+    pred: torch.Tensor, gt: torch.Tensor, mask: torch.Tensor, mode: str, output: str = "depth"
+) -> dict[str, float]:
     metrics = DepthMetrics(MIN_DEPTH, MAX_DEPTH, edges=False)
     valid = metrics.valid_pixels(gt, mask)
-    aligned, _ = align_prediction(pred, gt, valid, mode, MIN_DEPTH, MAX_DEPTH)
+    aligned, _ = align_prediction(pred, gt, valid, mode, MIN_DEPTH, MAX_DEPTH, output)
     metrics.update(aligned, gt, mask)
     return {k: float(v) for k, v in metrics.compute().items()}
 
@@ -32,12 +34,19 @@ def test_disparity_alignment_is_exact_on_an_affine_map_of_the_true_disparity() -
     gt, mask = scene()
     scale = torch.tensor([0.5, 2.0, 7.0, 0.1]).view(-1, 1, 1, 1)
     shift = torch.tensor([0.3, -0.1, 1.0, 0.0]).view(-1, 1, 1, 1)
-    pred = scale * (1.0 / gt) + shift
-    values = metrics_of(pred, gt, mask, "scale_shift_disparity")
+    pred = scale * (1.0 / gt) + shift  # a disparity network's output
+    values = metrics_of(pred, gt, mask, "scale_shift_disparity", output="disparity")
     assert values["abs_rel"] == pytest.approx(0.0, abs=1e-5)
     assert values["delta1"] == 1.0
     # the same prediction read as depth fits far worse: the protocol matters
     assert metrics_of(pred, gt, mask, "scale_shift")["abs_rel"] > 0.05
+    # a depth network whose inverse is that map: the fit runs on 1 / pred
+    depth_scale = torch.tensor([1.0, 2.0, 3.0, 1.5]).view(-1, 1, 1, 1)  # keeps its depths inside the range
+    depth_pred = 1.0 / (depth_scale / gt + shift.abs())
+    assert metrics_of(depth_pred, gt, mask, "scale_shift_disparity")["abs_rel"] == pytest.approx(
+        0.0, abs=1e-5
+    )
+    assert metrics_of(depth_pred, gt, mask, "scale_shift")["abs_rel"] > 0.01
 
 
 def test_scale_shift_is_exact_on_an_affine_map_of_the_depth() -> None:
@@ -88,13 +97,13 @@ def test_disparity_alignment_clamps_into_the_depth_range_and_counts_it() -> None
     # the fit over the first three pixels is exact; the last one is pushed behind the camera
     pred = 1.0 / gt
     pred[..., 1, 1] = -5.0
-    aligned, clamped = align_prediction(pred, gt, valid, "scale_shift_disparity", 0.5, 6.0)
+    aligned, clamped = align_prediction(pred, gt, valid, "scale_shift_disparity", 0.5, 6.0, "disparity")
     assert aligned.min() >= 0.5 and aligned.max() <= 6.0
     assert aligned[..., 1, 1].item() == pytest.approx(6.0)
     assert clamped.tolist() == [1]
     # pixels outside `valid` are neither fitted nor counted
     valid[..., 1, 1] = False
-    aligned, clamped = align_prediction(pred, gt, valid, "scale_shift_disparity", 0.5, 6.0)
+    aligned, clamped = align_prediction(pred, gt, valid, "scale_shift_disparity", 0.5, 6.0, "disparity")
     assert clamped.tolist() == [0]
     assert aligned[valid].tolist() == pytest.approx(gt[valid].tolist(), rel=1e-5)
 

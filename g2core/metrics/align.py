@@ -5,10 +5,12 @@
 - ``none``: the prediction as it is (a metric-depth model).
 - ``median``: per image, pred * median(gt) / median(pred): Monodepth's scale-only alignment.
 - ``scale_shift``: per image, least squares s * pred + t ~ gt in depth.
-- ``scale_shift_disparity``: the MiDaS / Depth Anything protocol. The prediction is read as a relative
-  inverse depth; least squares s * pred + t ~ 1 / gt, then depth = 1 / (s * pred + t), clamped to
-  [min_depth, max_depth]. The count of clamped pixels says how often the fit left the range (a non-positive
-  disparity, say); it is returned so that evaluation can log it.
+- ``scale_shift_disparity``: the MiDaS / Depth Anything protocol: least squares s * x + t ~ 1 / gt in inverse
+  depth, then depth = 1 / (s * x + t), clamped to [min_depth, max_depth]. ``x`` is the prediction itself for
+  a network that outputs disparity (``output="disparity"``, MiDaS and Depth Anything's relative heads), and
+  1 / pred for one that outputs depth (``output="depth"``, every model of this project), its depth clamped
+  to [min_depth, max_depth] first as the metrics clamp it. The count of clamped pixels says how often the
+  fit left the range (a non-positive disparity, say); it is returned so that evaluation can log it.
 
 Every fit runs over ``valid``, exactly the pixels the metrics count (``DepthMetrics.valid_pixels``: mask,
 gt in (min_depth, max_depth), Eigen crop), batched over the images: no per-image Python loop.
@@ -59,7 +61,13 @@ def fit_scale_shift(
 
 
 def align_prediction(
-    pred: Tensor, gt: Tensor, valid: Tensor, mode: str, min_depth: float, max_depth: float
+    pred: Tensor,
+    gt: Tensor,
+    valid: Tensor,
+    mode: str,
+    min_depth: float,
+    max_depth: float,
+    output: str = "depth",
 ) -> tuple[Tensor, Tensor]:
     """(aligned prediction [B,1,H,W], clamped valid pixels per image [B] int64), fitted over ``valid``.
 
@@ -74,9 +82,12 @@ def align_prediction(
         return pred, clamped
     weight = valid.to(pred.dtype)
     if mode == "scale_shift_disparity":
+        if output not in ("depth", "disparity"):
+            raise ValueError(f"output={output!r}: expected depth or disparity")
+        x = pred if output == "disparity" else 1.0 / pred.clamp(min_depth, max_depth)
         disparity = 1.0 / torch.where(valid, gt, torch.ones_like(gt))
-        scale, shift = fit_scale_shift(pred, disparity, weight)
-        fitted = scale.view(-1, 1, 1, 1) * pred + shift.view(-1, 1, 1, 1)
+        scale, shift = fit_scale_shift(x, disparity, weight)
+        fitted = scale.view(-1, 1, 1, 1) * x + shift.view(-1, 1, 1, 1)
         # Clamping the disparity to [1/max_depth, 1/min_depth] clamps the depth to [min_depth, max_depth]
         # and sends a non-positive disparity (a point behind the camera) to max_depth, without a 1/0.
         low, high = 1.0 / max_depth, 1.0 / min_depth
