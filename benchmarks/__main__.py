@@ -1,6 +1,6 @@
 """`python -m benchmarks [--quick] [--only NAME ...] [--json PATH]`: run the suite, print a markdown table, write JSON.
 
-Sections (one module each): trainer, lightning, logging, loss_cost, data, study, gpu. Every comparison
+Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, gpu. Every comparison
 runs both sides in this process (or this invocation), alternating, and reports the median of the
 per-round ratios with their min-max. `--quick` is a smoke run (a few steps each; what the test runs).
 """
@@ -28,6 +28,7 @@ from benchmarks import (
     logging_cost,
     loss_cost,
     study_throughput,
+    test_split_cost,
     trainer_overhead,
 )
 from benchmarks._common import Section, Settings, fmt
@@ -39,6 +40,7 @@ SECTIONS: dict[str, Callable[[Settings], Section]] = {
     "loss_cost": loss_cost.run,
     "data": data_throughput.run,
     "study": study_throughput.run,
+    "test_split": test_split_cost.run,
     "gpu": gpu.run,
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"
