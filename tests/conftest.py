@@ -8,7 +8,13 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parents[1]
+# Everything the tests read is vendored in tests/data (its README says where each file comes from).
+DATA = REPO / "tests" / "data"
+REFERENCE = DATA / "reference"
+REAL_FRAMES = DATA / "real"
+# Optional extra source: a shared/ folder beside the checkout adds its larger real-frame sample.
 SHARED = REPO.parent / "shared"
+SHARED_REAL_FRAMES = SHARED / "data" / "real"
 
 
 def tiny(root: Path | str, *extra: str) -> list[str]:

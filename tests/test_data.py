@@ -3,6 +3,7 @@ simulation, per-sample determinism, and the errors a bad data folder gives."""
 
 from __future__ import annotations
 
+import json
 import os
 import pickle
 import time
@@ -28,8 +29,10 @@ from g2core.data import (
     transforms,
 )
 from g2core.data import h5 as h5_module
+from tests.conftest import REAL_FRAMES, SHARED_REAL_FRAMES
 
-REAL = Path(__file__).resolve().parents[1].parent / "shared" / "data" / "real"
+# Real frames: the vendored sample always; the larger shared sample too when ../shared is there.
+REAL_ROOTS = [REAL_FRAMES] + ([SHARED_REAL_FRAMES] if SHARED_REAL_FRAMES.is_dir() else [])
 KEYS = {"rgb": (3, torch.float32), "depth": (1, torch.float32), "mask": (1, torch.bool),
         "sparse": (1, torch.float32), "sparse_mask": (1, torch.bool)}  # fmt: skip
 AUGMENT = {"hflip": True, "color_jitter": 0.1, "noise": 0.01}
@@ -156,11 +159,20 @@ def test_cache_write_is_atomic(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) 
 # --- the h5 loader on real frames ----------------------------------------------------------------
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real frames not found at {REAL} (the shared data folder)")
+def test_vendored_real_frames_are_listed_with_their_origin() -> None:
+    """Every frame in tests/data/real has its origin and licence note in frames.json (and nothing else is listed)."""
+    listed = json.loads((REAL_FRAMES / "frames.json").read_text())
+    files = [p.relative_to(REAL_FRAMES).as_posix() for p in find_h5_files(REAL_FRAMES)]
+    assert sorted(files) == sorted(entry["file"] for entry in listed)
+    assert all(entry["repo"] and entry["commit"] and entry["license"] for entry in listed)
+
+
+@pytest.mark.parametrize("real", REAL_ROOTS, ids=lambda p: "vendored" if p == REAL_FRAMES else "shared")
 @pytest.mark.parametrize("size", [(64, 64), (128, 160)])
-def test_every_real_frame_reads(size: tuple[int, int]) -> None:
-    files = find_h5_files(REAL)
-    assert len(files) >= 20
+def test_every_real_frame_reads(size: tuple[int, int], real: Path) -> None:
+    files = find_h5_files(real)
+    # the vendored sample: all three frames; the shared sample: its 20+ frames
+    assert len(files) >= (3 if real == REAL_FRAMES else 20)
     val = H5DepthDataset(files, height=size[0], width=size[1], sparse_input=True)
     train = H5DepthDataset(
         files, height=size[0], width=size[1], train=True, sparse_input=True, augment=AUGMENT
@@ -186,11 +198,11 @@ def test_every_real_frame_reads(size: tuple[int, int]) -> None:
         assert abs(fixed["mask"].float().mean() - (region > 0).mean()) < 0.15
 
 
-@pytest.mark.skipif(not REAL.is_dir(), reason=f"real frames not found at {REAL} (the shared data folder)")
-def test_h5_config_splits_a_real_folder() -> None:
+@pytest.mark.parametrize("real", REAL_ROOTS, ids=lambda p: "vendored" if p == REAL_FRAMES else "shared")
+def test_h5_config_splits_a_real_folder(real: Path) -> None:
     cfg = {
         "name": "h5",
-        "root": str(REAL),
+        "root": str(real),
         "val_fraction": 0.2,
         "height": 64,
         "width": 64,
@@ -200,7 +212,7 @@ def test_h5_config_splits_a_real_folder() -> None:
     train_frames, val_frames, test_frames = set(train.frames), set(val.frames), set(test.frames)
     assert len(val_frames) >= 1 and len(test_frames) >= 1
     assert not train_frames & val_frames and not train_frames & test_frames and not val_frames & test_frames
-    assert len(train_frames | val_frames | test_frames) == len(find_h5_files(REAL))
+    assert len(train_frames | val_frames | test_frames) == len(find_h5_files(real))
     _, again_val, again_test = build_datasets(cfg, seed=5, sparse_input=False)
     assert set(again_val.frames) == val_frames, "the split does not depend on the run's seed"
     assert set(again_test.frames) == test_frames, "the split does not depend on the run's seed"

@@ -5,7 +5,6 @@ from __future__ import annotations
 import importlib.util
 import json
 import math
-from pathlib import Path
 
 import pytest
 import torch
@@ -13,8 +12,8 @@ import torch.nn.functional as F
 
 import g2core.losses as losses
 from g2core.losses import TERMS, CompositeLoss, build_loss
+from tests.conftest import REFERENCE
 
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
 VARIANT_TERMS = ("adepth", "rdepth", "rgrad")
 PLAIN_TERMS = ("ssi", "gm", "silog")
 VARIANTS = ("seed", "official")

@@ -6,7 +6,6 @@ import importlib.util
 import json
 import math
 import warnings
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -23,8 +22,7 @@ from g2core.metrics import (
     eigen_crop_mask,
 )
 from g2core.metrics.edges import boundary_errors, depth_boundary_errors, ground_truth_edges, prediction_edges
-
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference"
+from tests.conftest import REFERENCE
 
 
 def _load_cases():

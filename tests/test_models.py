@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 import torch
@@ -19,10 +18,9 @@ from g2core.models import (
     register_model,
 )
 from g2core.models.g2_official import Bottleneck
+from tests.conftest import REFERENCE
 
-OFFICIAL_PARAMS_JSON = (
-    Path(__file__).resolve().parents[2] / "shared" / "reference" / "g2_official_params.json"
-)
+OFFICIAL_PARAMS_JSON = REFERENCE / "g2_official_params.json"
 OFFICIAL_PARAM_COUNT = 18_161_672
 
 # CPU CI must stay fast: a test that hangs or balloons fails instead of stalling the suite.
@@ -36,8 +34,6 @@ SMALL_CONFIGS: dict[str, tuple[dict, int, int, int]] = {
 
 
 def _official_reference() -> dict:
-    if not OFFICIAL_PARAMS_JSON.is_file():
-        pytest.skip(f"{OFFICIAL_PARAMS_JSON} not found (the shared reference folder sits beside the repo)")
     return json.loads(OFFICIAL_PARAMS_JSON.read_text())
 
 
