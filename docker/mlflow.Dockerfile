@@ -1,7 +1,7 @@
 # The team stack's MLflow tracking server (docker-compose.yml builds it; context: docker/).
 FROM python:3.11-slim
 
-# Keep the server on the clients' MLflow major version (pyproject: mlflow>=3,<4).
+# The clients' MLflow version (pyproject extra `postgres`: mlflow==3.17.2; the base install takes mlflow>=3,<4).
 ARG MLFLOW_VERSION=3.17.2
 # psycopg 3 binary wheel: SQLAlchemy's postgresql+psycopg driver without compiling libpq bindings.
 # [auth]: Flask-WTF, which the basic-auth app (MLFLOW_AUTH=1) refuses to start without.
