@@ -29,6 +29,7 @@ from benchmarks._instrument import interval_quantile
 from benchmarks.trainer_overhead import _model, config, train_loader, trainer_run
 from g2core.data import model_input
 from g2core.losses import build_loss
+from g2core.names import LOSS, TRAIN, metric_key, term_key
 from g2core.train.setup import build_scheduler
 
 
@@ -57,9 +58,9 @@ def lightning_run(cfg: DictConfig, root: Path) -> tuple[list[float], int]:
         def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:
             pred = self.net(model_input(batch, cfg.model.in_channels))
             total, values = self.loss_fn(pred, batch["depth"], batch["mask"], batch["sparse_mask"])
-            self.log("train/loss", total, prog_bar=True)
+            self.log(metric_key(TRAIN, LOSS), total, prog_bar=True)
             for term, value in values.items():
-                self.log(f"train/loss_{term}", value)
+                self.log(term_key(TRAIN, term), value)
             return total
 
         def configure_optimizers(self) -> dict[str, Any]:

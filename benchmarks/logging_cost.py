@@ -20,10 +20,11 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from benchmarks._common import Row, Section, Settings, interleave
+from g2core.names import TRAIN, metric_key
 from g2core.tracking import RunTracker
 
 METRICS_PER_STEP = 10
-KEYS = [f"train/m{i}" for i in range(METRICS_PER_STEP)]
+KEYS = [metric_key(TRAIN, f"m{i}") for i in range(METRICS_PER_STEP)]
 
 
 def _values(step: int) -> dict[str, float]:

@@ -1,5 +1,5 @@
 """Configuration: composing the Hydra tree, hashing, flattening and redacting it (the contract it is
-checked against before any work is g2core.schema).
+checked against before any work is g2core.schema, by g2core.validate).
 
 Every entry point goes through `compose()` or `@hydra.main` on the same `conf/` tree, so a study trial
 is exactly what `python experiments/train.py experiment=<variant> seed=<s> ...` would run.
@@ -17,14 +17,9 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-# The config contract lives in g2core.schema; these names are imported from here by every entry point.
-from g2core.schema import (
-    ConfigError,
-    register_schema,
-    validate_experiment_name,
-    validate_name,
-    validate_train_config,
-)
+# The contract is g2core.schema, its checks g2core.validate; every entry point imports them from here.
+from g2core.schema import ConfigError, register_schema
+from g2core.validate import validate_experiment_name, validate_name, validate_train_config
 
 __all__ = [
     "ConfigError",

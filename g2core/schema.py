@@ -1,30 +1,20 @@
-"""The config contract: the training config tree as typed dataclasses, and the one validator that checks it.
+"""The config contract: the training config tree as typed dataclasses (the one validator is g2core.validate).
 
 The YAML files under conf/ choose values; these classes say which keys exist, their types and ranges. A field
 without a default must come from a YAML file; a field with one may be left out by a preset (the default is the
 value the code assumes). The classes are registered in Hydra's ConfigStore (`g2_schema/train`), but compose
 does not merge them: Hydra's own errors for struct configs are several lines and name no fix, so
-`validate_train_config` checks the composed tree against them and says in one line which key is wrong.
-Importing this module does not import torch: the model's size rule is read from the model registry lazily.
+`g2core.validate.validate_train_config` checks the composed tree against them and says in one line which key
+is wrong. Plain dataclasses: importing this module imports neither torch nor the models.
 """
 
 from __future__ import annotations
 
-import dataclasses
-import difflib
-import math
-import re
-import types
-import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
-
-from g2core.names import ADEPTH_MASKS, ALIGN_MODES, LOSS_TERMS, LOSS_VARIANTS
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+from g2core.names import ADEPTH_MASKS, ALIGN_MODES, LOSS_VARIANTS
 
 
 class ConfigError(ValueError):
@@ -32,7 +22,7 @@ class ConfigError(ValueError):
 
 
 def rule(*, ge: float | None = None, gt: float | None = None, choices: Sequence = (), **kw: Any) -> Any:
-    """A dataclass field with a range or a set of choices, checked by `check_node`."""
+    """A dataclass field with a range or a set of choices, checked by g2core.validate.check_node."""
     return field(metadata={"ge": ge, "gt": gt, "choices": tuple(choices)}, **kw)
 
 
@@ -49,7 +39,7 @@ class ModelConfig:
 
 @dataclass(kw_only=True)
 class LossConfig:
-    weights: dict[str, float]  # checked by check_loss: known terms, >= 0, at least one > 0
+    weights: dict[str, float]  # checked by validate.check_loss: known terms, >= 0, at least one > 0
     variant: str = rule(choices=LOSS_VARIANTS)
     adepth_mask: str = rule(choices=ADEPTH_MASKS)
 
@@ -64,7 +54,7 @@ class DataConfig:
     batch_size: int = rule(ge=1)
     num_workers: int = rule(ge=0)
     min_depth: float = rule(ge=0)
-    max_depth: float  # > min_depth: validate_train_config
+    max_depth: float  # > min_depth: validate.validate_train_config
     resize: str = "crop"
     eigen_crop: bool = False
     augment: dict[str, Any] = field(default_factory=dict)
@@ -167,186 +157,3 @@ def register_schema() -> None:
     from hydra.core.config_store import ConfigStore
 
     ConfigStore.instance().store(group="g2_schema", name="train", node=TrainConfig)
-
-
-# --- the validator ---------------------------------------------------------------------------------------
-
-
-def check_keys(node: Mapping, allowed: Sequence[str], prefix: str) -> None:
-    """A key nothing reads (`+trainer.max_epoch=3`) would be silently ignored: name it instead."""
-    for key in map(str, node.keys()):
-        if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = (
-                f"did you mean {prefix}{close[0]}?"
-                if close
-                else f"known here: {', '.join(sorted(set(allowed)))}"
-            )
-            raise ConfigError(f"{prefix}{key}: unknown key (no file in conf/ defines it); {hint}")
-
-
-def check_value(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> None:
-    """One leaf against its annotation and its rule; the messages are the ones users and tests know."""
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        if value is None:
-            return
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
-    if meta.get("choices"):
-        if value not in meta["choices"]:
-            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(map(str, meta['choices']))}")
-        return
-    ge, gt = meta.get("ge"), meta.get("gt")
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}={value!r}: expected an integer")
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(f"{key}={value!r}: expected a number")
-    elif kind is bool and not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r}: expected true or false")
-    elif kind is str and not isinstance(value, str):
-        raise ConfigError(f"{key}={value!r}: expected a string")
-    elif typing.get_origin(kind) is list:
-        if not isinstance(value, ListConfig | list):
-            raise ConfigError(f"{key}={value!r}: expected a list")
-        for i, item in enumerate(value):
-            check_value(f"{key}[{i}]", item, typing.get_args(kind)[0], {})
-    elif typing.get_origin(kind) is dict and not isinstance(value, DictConfig | dict):
-        raise ConfigError(f"{key}={value!r}: expected a mapping")
-    if gt is not None and value <= gt:
-        raise ConfigError(f"{key}={value}: must be > {gt}")
-    if ge is not None and value < ge:
-        raise ConfigError(f"{key}={value}: must be >= {ge}")
-
-
-def check_node(node: Any, schema: type, prefix: str = "", extra: Sequence[str] = ()) -> None:
-    """Keys, types and ranges of one config node against its dataclass (nested dataclasses recursively)."""
-    if not isinstance(node, DictConfig):
-        raise ConfigError(
-            f"{prefix.rstrip('.')}: missing config group; check the defaults list in conf/train.yaml"
-        )
-    fields = {f.name: f for f in dataclasses.fields(schema)}
-    check_keys(node, [*fields, *extra], prefix)
-    hints = typing.get_type_hints(schema)
-    for name, spec in fields.items():
-        key = f"{prefix}{name}"
-        if name not in node.keys():  # (`in` is False for a '???' value too)
-            if spec.default is not dataclasses.MISSING or spec.default_factory is not dataclasses.MISSING:
-                continue  # a key a preset may leave out
-            if dataclasses.is_dataclass(hints[name]):
-                raise ConfigError(f"{key}: missing config group; check the defaults list in conf/train.yaml")
-            raise ConfigError(f"{key}: missing; set it in its conf/ file or on the command line ({key}=...)")
-        if OmegaConf.is_missing(node, name):
-            raise ConfigError(f"{key}: {spec.metadata.get('missing', 'required')}")
-        if dataclasses.is_dataclass(hints[name]):
-            check_node(node[name], hints[name], f"{key}.")
-        else:
-            check_value(key, node[name], hints[name], spec.metadata)
-
-
-def check_loss(weights: Any, variant: str = "seed", adepth_mask: str = "gt") -> dict[str, float]:
-    """loss.weights, loss.variant and loss.adepth_mask; gives the weights as floats (CompositeLoss uses it)."""
-    known = ", ".join(LOSS_TERMS)
-    if not isinstance(weights, Mapping):
-        raise ConfigError(f"loss.weights: expected a mapping term -> weight over {known}")
-    checked: dict[str, float] = {}
-    for term, weight in weights.items():
-        if term not in LOSS_TERMS:
-            raise ConfigError(f"loss.weights.{term}: unknown loss term {term!r}; known terms: {known}")
-        check_value(f"loss.weights.{term}", weight, float, {"ge": 0})
-        checked[term] = float(weight)
-    if not any(value > 0 for value in checked.values()):
-        raise ConfigError(
-            f"loss.weights: every weight is zero (or none given): {dict(weights)!r}; "
-            f"give at least one of {known} a positive weight"
-        )
-    check_value("loss.variant", variant, str, {"choices": LOSS_VARIANTS})
-    check_value("loss.adepth_mask", adepth_mask, str, {"choices": ADEPTH_MASKS})
-    return checked
-
-
-def check_model(model: DictConfig, height: int, width: int) -> None:
-    """model.name and the architecture's own arguments, and the input size rule, without building it."""
-    from g2core.models import check_input_size, input_multiple, list_models, model_params
-
-    if model.get("name") not in list_models():
-        raise ConfigError(
-            f"model.name={model.get('name')!r}: unknown model; available: {', '.join(list_models())}"
-        )
-    check_node(model, ModelConfig, "model.", extra=model_params(model.name))
-    kwargs = {k: v for k, v in OmegaConf.to_container(model).items() if k != "name"}
-    try:
-        multiple = input_multiple(model.name, **kwargs)
-    except (TypeError, ValueError) as exc:
-        raise ConfigError(str(exc)) from None
-    try:  # the message check_input_size gives a built model, from a stand-in that only knows the rule
-        check_input_size(types.SimpleNamespace(size_multiple=multiple, model_name=model.name), height, width)
-    except ValueError as exc:
-        raise ConfigError(f"model / data.height, data.width: {exc}") from None
-
-
-def check_device(device: str, precision: str) -> None:
-    import torch
-
-    if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", device):
-        raise ConfigError(f"trainer.device={device!r}: expected auto, cpu, cuda or cuda:N")
-    cuda = torch.cuda.is_available()
-    if device.startswith("cuda") and not cuda:
-        raise ConfigError(
-            f"trainer.device={device}: CUDA is not available on this machine; use trainer.device=cpu"
-        )
-    if precision == "fp16" and not (cuda and device != "cpu"):
-        raise ConfigError("trainer.precision=fp16 needs a GPU; use trainer.precision=bf16 or fp32 on CPU")
-
-
-def validate_name(value: str, key: str) -> str:
-    """Names that become folder names or run names: no separators, no `..`, nothing hidden."""
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
-        raise ConfigError(
-            f"{key}={value!r}: use letters, digits, '_', '-' and '.' only (no '/', no '..'), "
-            "starting with a letter or digit, at most 100 characters"
-        )
-    return value
-
-
-def validate_experiment_name(name: str, key: str = "tracking.experiment") -> str:
-    """MLflow experiment names may hold '/', e.g. g2/train; each part becomes part of an artifact folder."""
-    parts = name.split("/")
-    if not name or len(name) > 200 or any(not _SAFE_NAME.match(p) or ".." in p for p in parts):
-        raise ConfigError(
-            f"{key}={name!r}: use '/'-separated parts of letters, digits, '_', '-' and '.' (no '..', no empty "
-            "part), e.g. g2/my_study"
-        )
-    return name
-
-
-def validate_train_config(cfg: DictConfig) -> None:
-    """Check everything a training run needs before any data is generated or a run is created.
-
-    Raises ConfigError naming the first bad key and how to fix it. Builds nothing: the model's size rule
-    comes from the registry, so a study can check every variant in milliseconds.
-    """
-    check_keys(cfg, [f.name for f in dataclasses.fields(TrainConfig)], "")
-    for name in ("model", "loss", "data", "optim", "trainer", "tracking", "paths"):
-        if not isinstance(cfg.get(name), DictConfig):
-            raise ConfigError(f"{name}: missing config group; check the defaults list in conf/train.yaml")
-    validate_name(str(cfg.variant), "variant")
-    check_value("seed", cfg.get("seed"), int, {"ge": 0})
-    check_node(cfg.loss, LossConfig, "loss.")
-    check_loss(cfg.loss.weights, cfg.loss.variant, cfg.loss.adepth_mask)
-    check_node(cfg.data, SOURCES.get(cfg.data.get("name"), DataConfig), "data.")
-    if cfg.data.max_depth <= cfg.data.min_depth:
-        raise ConfigError(
-            f"data.max_depth={cfg.data.max_depth!r}: must be a number > data.min_depth ({cfg.data.min_depth})"
-        )
-    check_node(cfg.optim, OptimConfig, "optim.")
-    check_node(cfg.trainer, TrainerConfig, "trainer.")
-    check_device(str(cfg.trainer.device), str(cfg.trainer.precision))
-    if not cfg.trainer.best_metric.startswith("val/"):
-        raise ConfigError(
-            f"trainer.best_metric={cfg.trainer.best_metric!r}: expected a validation metric such as val/abs_rel"
-        )
-    check_model(cfg.model, cfg.data.height, cfg.data.width)
-    check_node(cfg.tracking, TrackingConfig, "tracking.")
-    validate_experiment_name(str(cfg.tracking.experiment))
-    check_node(cfg.paths, PathsConfig, "paths.")

@@ -9,7 +9,7 @@ import torch
 from torch import Tensor, nn
 
 from g2core.names import ADEPTH_MASKS, LOSS_TERMS
-from g2core.schema import check_loss
+from g2core.validate import check_loss
 
 from .g2 import adepth, rdepth, rgrad
 from .midas import gm, ssi
@@ -42,7 +42,7 @@ class CompositeLoss(nn.Module):
 
     def __init__(self, weights: Mapping[str, float], variant: str = "seed", adepth_mask: str = "gt") -> None:
         super().__init__()
-        # The same check as a run's config gets (g2core.schema), for callers that build a loss directly.
+        # The same check as a run's config gets (g2core.validate), for callers that build a loss directly.
         self.weights = check_loss(weights, variant, adepth_mask)
         self.variant = variant
         self.adepth_mask = adepth_mask

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-SAMPLES_PATH = "samples/best_predictions.npz"
+from g2core.names import SAMPLES_PATH
 
 
 @dataclass

@@ -10,10 +10,11 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from g2core.names import study_experiment
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
 from g2core.tracking.store import default_artifacts_dir, default_tracking_uri
 
-EXPERIMENT_PREFIX = "g2/"
+EXPERIMENT_PREFIX = study_experiment("")  # g2/: every experiment g2 writes
 # MLflow 3 opens an experiment on its GenAI overview; this query selects the classic runs table.
 RUNS_TABLE_QUERY = "?workflowType=machine_learning"
 

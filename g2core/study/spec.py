@@ -11,8 +11,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
-from g2core.names import LOSS_TERMS
-from g2core.schema import check_keys
+from g2core.names import LOSS_TERMS, VAL, metric_key, study_experiment
+from g2core.validate import check_keys
 
 
 def available(group: str) -> list[str]:
@@ -28,7 +28,7 @@ class StudySpec:
     variants: tuple[str, ...] = ()
     seeds: tuple[int, ...] = ()
     baseline: str = ""  # "" = the first variant
-    metric: str = "val/abs_rel"
+    metric: str = metric_key(VAL, "abs_rel")
     direction: str = "minimize"  # minimize | maximize
     overrides: tuple[str, ...] = ()
     workers: int = 1
@@ -103,7 +103,7 @@ def load_spec(cfg: DictConfig) -> StudySpec:
     baseline = str(s["baseline"] or (variants[0] if variants else ""))
     if kind == "ablation" and baseline not in variants:
         raise ConfigError(f"study.baseline={baseline!r}: must be one of study.variants {list(variants)}")
-    if not str(s["metric"]).startswith("val/"):
+    if not str(s["metric"]).startswith(metric_key(VAL, "")):
         raise ConfigError(f"study.metric={s['metric']!r}: expected a validation metric such as val/abs_rel")
     if s["direction"] not in ("minimize", "maximize"):
         raise ConfigError(f"study.direction={s['direction']!r}: expected minimize or maximize")
@@ -144,7 +144,9 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         baseline=baseline,
         overrides=tuple(str(o) for o in (s["overrides"] or ())),
         storage=str(s["storage"]) if s["storage"] else None,
-        experiment=validate_experiment_name(str(s["experiment"] or f"g2/{name}"), "study.experiment"),
+        experiment=validate_experiment_name(
+            str(s["experiment"] or study_experiment(name)), "study.experiment"
+        ),
         n_trials=s["n_trials"] if kind == "search" else 0,
         search_space=space,
         heartbeat_s=float(s["heartbeat_s"]),

@@ -28,7 +28,9 @@ from g2core.names import (
     TAG_ROLE,
     TAG_STUDY,
     TAG_TRIAL,
+    strip_split,
     trial_key,
+    weight_param,
 )
 from g2core.study.spec import StudySpec, search_key
 from g2core.study.storage import open_storage, release, too_many_failures
@@ -58,7 +60,7 @@ def trial_config(
 ) -> DictConfig:
     spec = plan.spec
     overrides = [f"experiment={variant}", f"seed={seed}", *spec.overrides, *plan.cli_overrides]
-    overrides += [f"loss.weights.{term}={w}" for term, w in (weights or {}).items()]
+    overrides += [f"{weight_param(term)}={w}" for term, w in (weights or {}).items()]
     cfg = compose(overrides)
     with open_dict(cfg):  # where the trial is filed, not what it trains
         cfg.tracking.experiment = spec.experiment
@@ -151,7 +153,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
         trial.set_user_attr(ATTR_FAILURE, f"{type(exc).__name__}: {exc}"[:2000])
         say(f"trial {trial.number} FAILED: {key}: {type(exc).__name__}: {exc}")
         raise
-    value = result.best[spec.metric.removeprefix("val/")]
+    value = result.best[strip_split(spec.metric)]
     note = " (already trained)" if result.already_finished else f" in {time.time() - started:.0f}s"
     say(
         f"trial {trial.number} done: {key}: {spec.metric}={value:.4f} delta1={result.best.get('delta1', float('nan')):.3f}{note}"
