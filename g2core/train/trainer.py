@@ -77,9 +77,10 @@ def _improved(value: float, best: float | None, mode: str) -> bool:
     return best is None or (value < best if mode == "min" else value > best)
 
 
-def train(cfg: DictConfig, hooks: TrainHooks | None = None) -> TrainResult:
+def train(cfg: DictConfig, hooks: TrainHooks | None = None, *, validated: bool = False) -> TrainResult:
     hooks = hooks or TrainHooks()
-    validate_train_config(cfg)
+    if not validated:  # a study's worker passes True: its preflight validated every variant's config
+        validate_train_config(cfg)
     ranks, device = init_distributed(str(cfg.trainer.device))
     if cfg.trainer.threads:
         torch.set_num_threads(int(cfg.trainer.threads))
