@@ -145,7 +145,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     started = time.time()
     try:
         with Heartbeat(trial, spec.heartbeat_s):
-            result = train(cfg, hooks)
+            result = train(cfg, hooks, validated=True)  # the runner's preflight validated it
     except StopTraining as exc:
         say(f"trial {trial.number} pruned: {key} ({exc})")
         raise optuna.TrialPruned(str(exc)) from None
