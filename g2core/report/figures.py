@@ -1,7 +1,8 @@
 """Comparison figures: metric bars, training and validation curves, the qualitative grid.
 
 Figures are drawn on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot, so a report
-changes no global backend or state of the process that calls it.
+changes no global backend or state of the process that calls it; the canvas, the PNG writer and the
+qualitative grid are g2core.sample_grid's, shared with the trainer's samples/epoch_XXX.png.
 """
 
 from __future__ import annotations
@@ -14,11 +15,18 @@ from pathlib import Path
 import matplotlib
 import numpy as np
 import pandas as pd
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from g2core.names import metric_spec
+from g2core.sample_grid import (
+    Column,
+    as_nan_where_invalid,
+    depth_scale,
+    draw_sample_grid,
+    new_figure,
+    save_figure,
+)
 
 from .curves import band
 from .fmt import sig
@@ -41,16 +49,13 @@ PALETTE = matplotlib.colormaps["tab10"].colors
 
 @contextmanager
 def figure(width: float, height: float) -> Iterator[Figure]:
+    """A report figure: the report's style, constrained layout, on its own Agg canvas."""
     with matplotlib.rc_context(STYLE):
-        fig = Figure(figsize=(width, height), layout="constrained")
-        FigureCanvasAgg(fig)
-        yield fig
+        yield new_figure(width, height, layout="constrained")
 
 
 def save(fig: Figure, path: Path) -> Path:
-    # No Software/date chunks, so the bytes depend on the pixels alone.
-    fig.savefig(path, dpi=DPI, metadata={"Software": None})
-    return path
+    return save_figure(fig, path, DPI)
 
 
 def colours(groups: list[str]) -> dict[str, tuple[float, ...]]:
@@ -187,35 +192,21 @@ def curves_figure(
 
 
 def qualitative_figure(samples: list[Samples], max_images: int, path: Path) -> Path:
-    """Rows = validation images; columns = image | ground truth | each group's prediction, one depth scale."""
+    """Rows = validation images; columns = image | ground truth | each group's prediction, one depth scale.
+
+    The grid is g2core.sample_grid's, the one the trainer's samples/epoch_XXX.png are drawn with.
+    """
     k = min(max_images, *(len(s.depth) for s in samples))
     reference = samples[0]
-    valid = reference.depth[:k][reference.depth[:k] > 0]
-    # One scale for every depth panel, from the ground truth (robust to a few far pixels).
-    vmin, vmax = np.percentile(valid, [1, 99]) if valid.size else (0.0, 1.0)
-    vmax = vmax if vmax > vmin else vmin + 1.0
-    cmap = matplotlib.colormaps["viridis"].with_extremes(bad="white")
-    ncols = 2 + len(samples)
-    with figure(2.3 * ncols + 0.8, 2.0 * k + 0.6) as fig:
-        axes = fig.subplots(k, ncols, squeeze=False)
-        image = None
-        for row in range(k):
-            rgb = np.transpose(reference.rgb[row], (1, 2, 0))
-            gt = np.where(reference.depth[row] > 0, reference.depth[row], np.nan)
-            panels = [("image", rgb), ("ground truth", gt)] + [(s.label, s.pred[row]) for s in samples]
-            for col, (title, data) in enumerate(panels):
-                ax = axes[row, col]
-                if col == 0:
-                    ax.imshow(data)
-                else:
-                    image = ax.imshow(data, cmap=cmap, vmin=vmin, vmax=vmax)
-                ax.set_xticks([])
-                ax.set_yticks([])
-                ax.grid(False)
-                if row == 0:
-                    ax.set_title(title, fontsize=9)
-            axes[row, 0].set_ylabel(f"val #{row}")
-        fig.colorbar(image, ax=axes, shrink=0.8, label="depth [m] (white: no ground truth)")
+    vmin, vmax = depth_scale(reference.depth[:k], 1, 99)  # one scale for every depth panel
+    columns = [
+        Column("image", reference.rgb[:k]),
+        Column("ground truth", [as_nan_where_invalid(d) for d in reference.depth[:k]], "viridis", vmin, vmax),
+        *(Column(s.label, s.pred[:k], "viridis", vmin, vmax) for s in samples),
+    ]
+    with figure(2.3 * len(columns) + 0.8, 2.0 * k + 0.6) as fig:
+        image = draw_sample_grid(fig, columns, [f"val #{row}" for row in range(k)])
+        fig.colorbar(image, ax=fig.axes, shrink=0.8, label="depth [m] (white: no ground truth)")
         fig.suptitle(
             "Predictions at the best checkpoint, same validation images for every variant", fontsize=11
         )
