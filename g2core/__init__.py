@@ -1,0 +1,17 @@
+"""g2core: trains a monocular depth network with one loss recipe, many times, and says which recipe is better.
+
+Layers, in dependency order (a layer imports those above it; the exceptions: validate.py asks the model
+registry for size rules, tracking/ and study/ use stack/net.py's probes, a study writes its report):
+  names.py               the one vocabulary: loss terms, metric keys, MLflow tags/params, artifact paths,
+                         experiment names. Plain Python (no torch), imported by every layer.
+  schema.py, validate.py the config contract: the typed tree, and the one validator with one-line errors.
+  config.py              compose (Hydra), hash, flatten, redact; re-exports the validator to entry points.
+  models/ losses/ metrics/ data/  the pieces of one run (torch); they know nothing of MLflow or studies.
+  sample_grid.py         the one sample-grid drawing (trainer samples, the report's qualitative figure).
+  tracking/              MLflow client side: store, run identity, batched logging, outages.
+  train/                 one run; knows nothing of studies.
+  study/                 many runs as one Optuna study; calls train(), never its steps.
+  report/                reads MLflow only (no torch, no Optuna storage): statistics, tables, figures, verdicts.
+  stack/                 serving MLflow and PostgreSQL; net.py is the one pid / HTTP probe.
+  cli.py                 what the entry points in experiments/ share.
+"""

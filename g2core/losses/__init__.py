@@ -2,6 +2,9 @@
 
 Terms take ``pred, gt`` float ``[B,1,H,W]`` and a bool ``mask`` ``[B,1,H,W]`` and return a
 scalar tensor; an image with an empty mask contributes 0. Definitions: DESIGN, "Vocabulary".
+  g2.py, midas.py, silog.py   the terms (midas aligns with g2core.metrics.align's least squares)
+  composite.py                CompositeLoss / build_loss: weights checked by g2core.validate.check_loss
+Term names come from g2core.names; nothing here knows of MLflow, config files or studies.
 """
 
 from .composite import ADEPTH_MASKS, TERMS, CompositeLoss, build_loss

@@ -2,6 +2,10 @@
 
 Every model maps [B, in_channels, H, W] to a depth map [B, 1, H, W] and has `size_multiple`
 (H and W must be multiples of it); `check_input_size` checks a size without running the model.
+  _registry.py   name -> constructor, and each model's size rule as a pure function of its arguments
+                 (input_multiple, model_params): g2core.validate checks a config without building a model
+  _common.py     input checks and parameter counts;  g2_unet.py, g2_official.py  the architectures
+Imports torch only: no config, MLflow or g2core module.
 """
 
 from ._common import check_input_size, param_count

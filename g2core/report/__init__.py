@@ -2,6 +2,12 @@
 
 `write_report(tracking_uri, study, out_dir)` is the one way in (build.py); it raises ReportError when the
 store holds no such study or the study has no runs.
+  collect.py, values.py, observations.py, samples.py   MLflow -> records, per-run values, per-image tables
+  significance.py -> verdicts.py, delta_tables.py, summary.py   statistics, then the claims drawn from them
+  tables.py, figures.py, study_figures.py, search_figures.py, markdown.py   what is written
+  parent.py    the study parent run's summary;  provenance.py  links, config hashes, commits
+Reads MLflow only (never the Optuna storage, never torch); every key and tag from g2core.names, the
+qualitative grid from g2core.sample_grid.
 """
 
 from .build import ReportResult, write_report

@@ -1,5 +1,14 @@
 """Studies: a fixed ablation (variants x seeds) or a weight search, as one Optuna study whose trials are
-MLflow child runs of one parent run."""
+MLflow child runs of one parent run.
+
+  spec.py      StudySpec: the study schema (conf/study/*.yaml), checked by load_spec
+  identity.py  one study = one set of settings (a fingerprint kept on the Optuna study)
+  storage.py   the Optuna storage (journal file or PostgreSQL) and its bookkeeping (dead workers, failures)
+  runner.py    run_study: preflight (every trial's config validated once, data opened), parent run, workers,
+               the report at the end
+  worker.py    a worker: takes trials and trains each with g2core.train.train(..., validated=True)
+Only Optuna's public API; trains only through train() and TrainHooks; tags and attributes from g2core.names.
+"""
 
 from g2core.study.runner import StudyResult, run_study
 from g2core.study.spec import StudySpec, load_spec
