@@ -295,11 +295,9 @@ def test_checkpoint_loads_with_weights_only(root: Path) -> None:
 
 
 def test_trains_on_real_frames_with_finite_metrics(root: Path) -> None:
-    from tests.conftest import SHARED
+    from tests.conftest import REAL_FRAMES
 
-    frames = SHARED / "data" / "real" / "slambook2_kinect"
-    if not frames.is_dir():
-        pytest.skip(f"{frames} is not here (the shared folder sits beside the checkout)")
+    frames = REAL_FRAMES  # vendored: three PCL Kinect frames (tests/data/README.md)
     cfg = compose(
         [
             f"paths.root={root}",

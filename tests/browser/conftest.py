@@ -87,7 +87,7 @@ def _install_chromium_or_skip() -> Path:
 @pytest.fixture(scope="session")
 def chromium() -> Path:
     """Debian's chromium binary, installed from apt when missing (root only), else the tier is skipped."""
-    pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[dev]'")
+    pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'")
     return _install_chromium_or_skip()
 
 

@@ -20,7 +20,7 @@ from tests.browser.conftest import (
     show_child_runs,
 )
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[dev]'")
+sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'")
 expect = sync_api.expect
 
 pytestmark = pytest.mark.browser
