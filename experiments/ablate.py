@@ -23,7 +23,7 @@ def main(cfg: DictConfig) -> None:
 
     overrides = [o for o in HydraConfig.get().overrides.task if not o.startswith(STUDY_KEYS)]
     result = run_cli(lambda: run_study(cfg, overrides))
-    print_study_summary(result)
+    print_study_summary(result, str(cfg.paths.root))
 
 
 if __name__ == "__main__":

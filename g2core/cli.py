@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import sys
 from collections.abc import Callable
 from typing import TypeVar
@@ -32,8 +33,13 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
+INTERRUPTED = "interrupted; run the same command again to resume"
+INTERRUPTED_STATUS = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
+
+
 def run_cli(fn: Callable[[], T]) -> T:
-    """Run an entry point's work; a user error becomes one line on stderr and exit status 2."""
+    """Run an entry point's work; a user error becomes one line on stderr and exit status 2, Ctrl-C one line
+    and status 130 (the work below closes its MLflow runs as KILLED and keeps its checkpoints)."""
     try:
         return fn()
     except user_errors() as exc:
@@ -41,6 +47,11 @@ def run_cli(fn: Callable[[], T]) -> T:
             raise
         print(f"g2-ablate: error: {exc}", file=sys.stderr)
         sys.exit(2)
+    except KeyboardInterrupt:
+        # A second Ctrl-C while this line is written must not print a traceback either.
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        print(f"\ng2-ablate: {INTERRUPTED}", file=sys.stderr, flush=True)
+        sys.exit(INTERRUPTED_STATUS)
 
 
 def print_run_summary(cfg: DictConfig, result) -> None:
@@ -59,12 +70,8 @@ def print_run_summary(cfg: DictConfig, result) -> None:
     print("browse: make ui  (or: mlflow ui --backend-store-uri " + uri + ")")
 
 
-def print_study_summary(result) -> None:
-    uri = redact("uri", result.tracking_uri)
-    print(f"\nstudy {result.name}: {result.complete}/{result.expected} trials complete")
-    for key, reason in sorted(result.failed.items()):
-        print(f"  failed: {key}: {reason}")
-    if result.report_dir:
-        print(f"report: {result.report_dir / 'README.md'}")
-    where = f"{uri.rstrip('/')}/#/experiments" if uri.startswith("http") else uri
-    print(f"MLflow parent run: {result.parent_run_id} ({where}); browse: make ui")
+def print_study_summary(result, root: str) -> None:
+    """The comparison in a few lines, the verdict, the report and how to open the MLflow UI on this store."""
+    from g2core.study.terminal import study_summary
+
+    print("\n" + "\n".join(study_summary(result, root)))

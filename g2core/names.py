@@ -101,6 +101,14 @@ def term_key(split: str, term: str) -> str:
     return metric_key(split, term_name(term))
 
 
+GRAD_SHARE = "grad_share"
+
+
+def grad_share_key(term: str) -> str:
+    """`train/grad_share_rgrad`: a term's share of the gradient on the prediction (g2core.train.grad_share)."""
+    return metric_key(TRAIN, f"{GRAD_SHARE}_{term}")
+
+
 def split_of(key: str) -> str:
     """`val/abs_rel` -> `val`."""
     return key.split("/", 1)[0]

@@ -213,3 +213,81 @@ def test_a_study_keeps_one_set_of_settings(root: Path) -> None:
     assert name == "loss_terms_max_epochs2", name
     other = ablate(root, *one, "trainer.max_epochs=2", f"study.name={name}")
     assert other.returncode == 0 and "trial 0 start" in other.stdout, other.stderr[-3000:]
+
+
+def _trial(state, started: float, ended: float | None = None, idle: bool = False):
+    from datetime import datetime
+
+    from optuna.trial import FrozenTrial
+
+    return FrozenTrial(
+        number=0,
+        state=state,
+        value=0.1 if state == optuna.trial.TrialState.COMPLETE else None,
+        datetime_start=datetime.fromtimestamp(started),
+        datetime_complete=datetime.fromtimestamp(ended) if ended else None,
+        params={},
+        distributions={},
+        user_attrs={names.ATTR_IDLE: True} if idle else {},
+        system_attrs={},
+        intermediate_values={},
+        trial_id=0,
+    )
+
+
+def test_study_eta_comes_from_measured_trial_times() -> None:
+    from optuna.trial import TrialState
+
+    from g2core.study.progress import study_eta
+
+    now = 1000.0
+    done = _trial(TrialState.COMPLETE, now - 200, now - 145)  # one 55-second trial
+    idle = _trial(
+        TrialState.PRUNED, now - 1, now - 0.5, idle=True
+    )  # nothing left to take: not a trial's time
+    running = _trial(TrialState.RUNNING, now - 15)
+    eta = study_eta([done, idle, running], total=8, workers=1, now=now)
+    # 7 trials left at 55 s, the running one 15 s in: 7 x 55 - 15 = 370 s (tqdm said 2 s/trial here)
+    assert (eta.done, eta.mean_trial_s, eta.waiting) == (1, 55.0, 6) and eta.eta_s == pytest.approx(370.0)
+    assert study_eta([done, running], total=8, workers=2, now=now).eta_s == pytest.approx(185.0)
+    assert study_eta([running], total=8, workers=1, now=now).eta_s is None  # before the first trial ends
+
+
+def test_study_summary_prints_the_comparison_verdict_report_and_ui(tmp_path: Path) -> None:
+    import pandas as pd
+
+    from g2core.report.build import ReportResult
+    from g2core.study.runner import StudyResult
+    from g2core.study.terminal import study_summary
+    from g2core.tracking.store import default_tracking_uri
+
+    def comparison_row(variant: str, metric: str, pct: float, mark: str) -> dict:
+        base = 0.25
+        return {"variant": variant, "metric": metric, "n_seeds": 2, "baseline_mean": base,
+                "delta_pct": pct, "ci_low": base * (pct - 1) / 100, "ci_high": base * (pct + 1) / 100, "mark": mark}  # fmt: skip
+
+    comparison = pd.DataFrame(
+        [comparison_row("ssi_only", "abs_rel", 14.1, "▼"), comparison_row("ssi_only", "delta1", -3.0, "")]
+    )
+    stats = {
+        names.summary_key("ssi_silog", "abs_rel", s): v
+        for s, v in (("mean", 0.2538), ("std", 0.005), ("n", 2))
+    }
+    stats.update(
+        {names.summary_key("ssi_silog", "delta1", s): v for s, v in (("mean", 0.57), ("std", 0.01), ("n", 2))}
+    )
+    report = ReportResult(
+        tmp_path, [], "", "p1", verdict="No variant beats ssi_silog.", comparison=comparison
+    )
+    report.summary_metrics = stats
+    uri = default_tracking_uri(tmp_path)
+    result = StudyResult(
+        "loss_terms", "p1", 4, 4, {}, tmp_path / "reports", uri, report, "val/abs_rel", True, "ssi_silog"
+    )
+    text = "\n".join(study_summary(result, tmp_path))
+    assert "study loss_terms: 4/4 trials complete" in text
+    assert "ssi_silog (baseline)" in text and "0.2538 ± 0.0050" in text
+    assert "+14.1% [+13.1%, +15.1%] ▼" in text and "-3.0% [-4.0%, -2.0%]" in text
+    assert "verdict: No variant beats ssi_silog." in text
+    assert f"report: {tmp_path / 'reports' / 'README.md'}" in text
+    assert f"MLflow UI: python -m g2core.stack ui --root {tmp_path}" in text

@@ -311,3 +311,54 @@ def test_trains_on_real_frames_with_finite_metrics(root: Path) -> None:
     )
     result = train(cfg)
     assert all(math.isfinite(result.best[k]) for k in ("abs_rel", "rmse", "delta1", "edge_rmse"))
+
+
+def test_grad_shares_are_logged_on_logging_steps_and_sum_to_one(root: Path) -> None:
+    from g2core.names import grad_share_key
+
+    cfg = compose(tiny(root, "experiment=grad_a"))  # rgrad 0.2, ssi 0.4, silog 0.4
+    train(cfg)
+    client, run = only_run(root)
+    terms = ("rgrad", "ssi", "silog")
+    assert {k for k in run.data.metrics if k.startswith(grad_share_key(""))} == {
+        grad_share_key(t) for t in terms
+    }
+    history = {t: client.get_metric_history(run.info.run_id, grad_share_key(t)) for t in terms}
+    for t in terms:  # every logging step (2 of 4 steps an epoch), not the end-of-epoch window
+        assert sorted(m.step for m in history[t]) == [2, 4, 6, 8]
+    for i in range(4):
+        shares = [history[t][i].value for t in terms]
+        assert all(0 <= s <= 1 for s in shares) and math.isclose(sum(shares), 1.0, rel_tol=1e-5)
+
+
+def test_grad_norms_are_the_weighted_terms_gradients_on_the_prediction() -> None:
+    from g2core.losses import build_loss
+    from g2core.train.grad_share import grad_norms, shares
+
+    torch.manual_seed(0)
+    pred = (torch.rand(2, 1, 16, 16) + 0.5).requires_grad_()
+    gt, mask = torch.rand(2, 1, 16, 16) + 0.5, torch.ones(2, 1, 16, 16, dtype=torch.bool)
+    loss_fn = build_loss({"ssi": 0.4, "silog": 2.0}, "seed", "gt")
+    total, values = loss_fn(pred, gt, mask)
+    norms = grad_norms(pred, values, loss_fn.weights, loss_fn.active_terms)
+    for i, term in enumerate(loss_fn.active_terms):
+        (expected,) = torch.autograd.grad(values[term] * loss_fn.weights[term], pred, retain_graph=True)
+        assert torch.allclose(norms[i], expected.norm())
+    assert math.isclose(float(shares(norms).sum()), 1.0, rel_tol=1e-6)
+    total.backward()  # the graph is still there for the step's own backward
+    assert pred.grad is not None
+
+
+def test_epoch_line_has_loss_metric_time_and_etas(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from g2core.train.progress import QUEUE_NOTE_ENV, EpochProgress, QueueNote
+
+    cfg = compose(tiny(root, "trainer.max_epochs=10"))
+    progress = EpochProgress(cfg, first_epoch=0)
+    last = {"train/loss": 0.5, cfg.trainer.best_metric: 0.25}
+    line = progress.line(1, last, now=progress.started + 20)  # 2 epochs in 20 s: 8 left, 80 s
+    assert line == f"epoch 2/10: loss 0.5000, {cfg.trainer.best_metric} 0.2500, 10s/epoch; ETA 1m20s"
+    note = root / "note.json"
+    QueueNote(waiting=4, workers=2, mean_trial_s=60.0).write(note)
+    monkeypatch.setenv(QUEUE_NOTE_ENV, str(note))
+    line = progress.line(1, last, now=progress.started + 20)  # 80 s + 4 trials x 60 s / 2 workers
+    assert line.endswith("10s/epoch; trial ETA 1m20s, study ETA 3m20s"), line

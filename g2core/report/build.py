@@ -19,6 +19,7 @@ from . import markdown, verdicts
 from .collect import ReportError, StudyInfo, load_study
 from .columns import Columns, choose_columns, value_columns
 from .delta_tables import baseline_table, details_table
+from .grad_shares import grad_share_table, with_section
 from .observations import observations
 from .parent import log_summary, parent_summary
 from .study_figures import draw_figures
@@ -65,7 +66,8 @@ def write_report(
     out_dir = Path(out_dir)
     client = MlflowClient(tracking_uri=tracking_uri)
     info, children = load_study(client, tracking_uri, study, experiment_name or study_experiment(study))
-    values, no_values = run_values(client, info, select_runs(info, children), split)
+    selected = select_runs(info, children)
+    values, no_values = run_values(client, info, selected, split)
     metrics = value_columns(info)
     columns = choose_columns(info, values, metrics)
     summary = _summary(info, values, columns)
@@ -78,6 +80,9 @@ def write_report(
     if not comparison.empty:
         tables.append(baseline_table(info, summary, metrics, comparison, split))
         tables.append(details_table(info, comparison))
+    balance = grad_share_table(client, info, selected)
+    if balance is not None:  # after the tables the README indexes (0-2): in the .tex and .html files too
+        tables.append(balance)
     title = f"Study {study}: {'weight search' if info.is_search else 'ablation'} report ({split} split)"
     files = [out_dir / name for name in ("table.csv", "comparison.csv", "table.tex", "table.html")]
     files[0].write_text(to_csv(info, summary, columns, comparison), encoding="utf-8")
@@ -103,6 +108,8 @@ def write_report(
         drawn,
         notes,
     )
+    if balance is not None:
+        text = with_section(text, balance)
     readme = out_dir / "README.md"
     readme.write_text(text, encoding="utf-8")
     files.insert(0, readme)

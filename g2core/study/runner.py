@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import signal
+import sys
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,12 +22,10 @@ from mlflow import MlflowClient
 from mlflow.entities import Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
-from tqdm.auto import tqdm
 
 from g2core.config import ConfigError, flatten, redact, validate_train_config
 from g2core.data import build_datasets
 from g2core.names import (
-    ATTR_IDLE,
     ATTR_KEY,
     ATTR_PARENT_RUN_ID,
     ROLE_PARENT,
@@ -40,13 +41,18 @@ from g2core.study.identity import (
     refuse_trial_overrides,
     shared_settings,
 )
+from g2core.study.progress import study_bar
 from g2core.study.spec import StudySpec, load_spec
 from g2core.study.storage import enqueue_missing, failed_pairs, open_storage, reclaim_stale, too_many_failures
 from g2core.study.worker import TrialPlan, say, trial_config, work, work_in_subprocess
 from g2core.tracking import check_tracking_uri, find_runs, get_or_create_experiment, resolve_tracking_uri
+from g2core.train.interrupt import sigint_ignored
+from g2core.train.progress import QUEUE_NOTE_ENV
 
 MAX_ROUNDS = 3  # rounds of re-queuing work lost with a dead worker, per invocation
 MAX_PARAMS = 100  # params per MlflowClient.log_batch (MLflow's limit)
+# After Ctrl-C: how long the workers get to close their runs before they are asked again, then stopped.
+STOP_GRACE_S, STOP_TIMEOUT_S = 10.0, 30.0
 
 
 @dataclass
@@ -58,6 +64,10 @@ class StudyResult:
     failed: dict[str, str]
     report_dir: Path | None
     tracking_uri: str
+    report: object | None = None  # g2core.report.ReportResult, for the terminal summary
+    metric: str = ""  # the deciding metric, its direction and the baseline: how to read the report
+    lower_is_better: bool = True
+    baseline: str = ""
 
 
 def _preflight(cfg: DictConfig, spec: StudySpec, plan: TrialPlan) -> None:
@@ -115,23 +125,13 @@ def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg:
     return run_id
 
 
-def _progress(study_name: str, storage_url: str, total: int, stop: threading.Event) -> None:
-    """A study-level bar, fed by polling the storage (works the same for in-process and spawned workers)."""
-    storage = open_storage(storage_url)
-    with tqdm(total=total, desc=f"study {study_name}", unit="trial", dynamic_ncols=True) as bar:
-        while True:
-            stopping = stop.wait(2.0)
-            try:
-                study = optuna.load_study(study_name=study_name, storage=storage)
-                done = sum(
-                    t.state in (TrialState.COMPLETE, TrialState.PRUNED) and not t.user_attrs.get(ATTR_IDLE)
-                    for t in study.get_trials(deepcopy=False)
-                )
-            except Exception:  # a storage outage: the workers wait it out, the bar just skips a beat
-                done = bar.n
-            bar.update(min(done, total) - bar.n)
-            if stopping:
-                return
+def _worker_main(plan: TrialPlan, index: int) -> None:
+    """A spawned worker: Ctrl-C ends it quietly once its trial's run is closed (the trainer closes it)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # started with SIGINT ignored: see _run_workers
+    try:
+        work_in_subprocess(plan, index)
+    except KeyboardInterrupt:
+        sys.exit(130)
 
 
 def _run_workers(plan: TrialPlan, workers: int) -> None:
@@ -139,15 +139,38 @@ def _run_workers(plan: TrialPlan, workers: int) -> None:
         work(plan)
         return
     ctx = mp.get_context("spawn")  # fork after torch/MLflow threads start is unsafe
-    procs = [
-        ctx.Process(target=work_in_subprocess, args=(plan, i), name=f"g2-worker-{i}") for i in range(workers)
-    ]
+    procs = [ctx.Process(target=_worker_main, args=(plan, i), name=f"g2-worker-{i}") for i in range(workers)]
+    # A worker starts with SIGINT ignored (inherited through exec) until its own handler is set: a Ctrl-C
+    # while it imports would otherwise print a traceback from inside multiprocessing.
+    with sigint_ignored():
+        for proc in procs:
+            proc.start()
+    try:
+        for proc in procs:
+            proc.join()
+            if proc.exitcode:
+                say(f"worker {proc.name} exited with status {proc.exitcode}; its trial is queued again")
+    except KeyboardInterrupt:
+        with sigint_ignored():
+            _stop_workers(procs)
+        raise
+
+
+def _stop_workers(procs: list) -> None:
+    """After Ctrl-C: the workers got it too (a terminal signals the whole process group) and are closing
+    their runs; one that was not signalled is asked with SIGINT, one that does not stop is terminated."""
+    start, asked = time.monotonic(), False
+    while any(p.is_alive() for p in procs) and time.monotonic() < start + STOP_TIMEOUT_S:
+        if not asked and time.monotonic() > start + STOP_GRACE_S:
+            for proc in procs:
+                if proc.is_alive():
+                    os.kill(proc.pid, signal.SIGINT)
+            asked = True
+        time.sleep(0.2)
     for proc in procs:
-        proc.start()
-    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()  # its trial stays RUNNING: the next command finds its worker gone and retries it
         proc.join()
-        if proc.exitcode:
-            say(f"worker {proc.name} exited with status {proc.exitcode}; its trial is queued again")
 
 
 def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
@@ -186,10 +209,32 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
         f"MLflow parent run {parent}; Optuna storage {redact('url', storage_url)}"
     )
 
-    reclaim_stale(study, storage, spec)
-    enqueue_missing(study, spec, retry_failed=True)
+    try:
+        reclaim_stale(study, storage, spec)
+        enqueue_missing(study, spec, retry_failed=True)
+        _run_rounds(plan, study, storage, spec, expected, since, Path(root))
+        return _finish(cfg, spec, study, client, parent, uri, expected, since)
+    except KeyboardInterrupt:
+        with sigint_ignored():  # a second Ctrl-C must not leave the parent RUNNING
+            try:
+                client.log_batch(parent, tags=[RunTag(study_tag("status"), "interrupted")])
+                client.set_terminated(parent, "KILLED")
+            except Exception as exc:  # the store is down: the next command sets the parent RUNNING again
+                say(f"could not mark the parent run {parent} KILLED: {type(exc).__name__}: {exc}")
+        raise
+
+
+def _run_rounds(
+    plan: TrialPlan, study: optuna.Study, storage, spec: StudySpec, expected: int, since: int, root: Path
+) -> None:
+    """Run the workers, then again for work lost with a dead worker; the study bar runs meanwhile."""
+    note = spec.run_dir(root, "-").parent.parent / "progress.json"  # studies/<name>/: this machine's
+    note.parent.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    bar = threading.Thread(target=_progress, args=(spec.name, storage_url, expected, stop), daemon=True)
+    args = (spec.name, plan.storage_url, expected, spec.workers, note, stop)
+    bar = threading.Thread(target=study_bar, args=args, daemon=True)
+    previous = os.environ.get(QUEUE_NOTE_ENV)
+    os.environ[QUEUE_NOTE_ENV] = str(note)  # read by each trial's epoch line, here and in spawned workers
     bar.start()
     try:
         for _ in range(MAX_ROUNDS):
@@ -202,7 +247,11 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
     finally:
         stop.set()
         bar.join(timeout=10)
-    return _finish(cfg, spec, study, client, parent, uri, expected, since)
+        note.unlink(missing_ok=True)
+        if previous is None:
+            os.environ.pop(QUEUE_NOTE_ENV, None)
+        else:
+            os.environ[QUEUE_NOTE_ENV] = previous
 
 
 def _finish(
@@ -223,14 +272,27 @@ def _finish(
     tags = {study_tag("status"): "finished" if finished else "running"}
     # The parent's summary (verdict, per-variant means with CIs) is the report's: write_report logs it.
     client.log_batch(parent, tags=[RunTag(k, str(v)) for k, v in tags.items()])
-    report_dir = None
+    report_dir, report = None, None
     if complete:
         from g2core.report import write_report
 
         report_dir = Path(cfg.paths.root) / "reports" / spec.name
-        write_report(uri, spec.name, report_dir, experiment_name=spec.experiment, log_to_parent=True)
+        report = write_report(uri, spec.name, report_dir, experiment_name=spec.experiment, log_to_parent=True)
     client.set_terminated(parent, "FINISHED" if finished else "RUNNING" if running else "FAILED")
     if too_many_failures(study, spec, since):
         reasons = "; ".join(f"{k}: {v}" for k, v in sorted(failed.items()))
         raise ConfigError(f"study.max_failures={spec.max_failures}: {len(failed)} trials failed ({reasons})")
-    return StudyResult(spec.name, parent, len(complete), expected, failed, report_dir, uri)
+    lower = spec.direction == "minimize"
+    return StudyResult(
+        spec.name,
+        parent,
+        len(complete),
+        expected,
+        failed,
+        report_dir,
+        uri,
+        report,
+        spec.metric,
+        lower,
+        spec.baseline,
+    )

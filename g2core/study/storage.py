@@ -33,6 +33,17 @@ DIED = "worker died"
 CLAIM_S = 10.0
 
 
+def lost(trial: FrozenTrial) -> bool:
+    """A FAIL trial whose work was lost rather than failed: its worker died, or it was interrupted.
+
+    The worker names the reason of every exception its objective raises (ATTR_FAILURE); a trial failed with
+    no reason was stopped by Ctrl-C (Optuna fails the trial on KeyboardInterrupt before re-raising it).
+    Lost work is queued again (a search keeps its weights) and does not count against study.max_failures.
+    """
+    reason = trial.user_attrs.get(ATTR_FAILURE)
+    return trial.state == TrialState.FAIL and (reason is None or str(reason).startswith(DIED))
+
+
 def open_storage(url: str) -> BaseStorage:
     if "://" not in url:
         Path(url).parent.mkdir(parents=True, exist_ok=True)
@@ -132,8 +143,7 @@ def enqueue_missing(study: optuna.Study, spec: StudySpec, *, retry_failed: bool)
         if any(t.state in (TrialState.COMPLETE, TrialState.RUNNING, TrialState.WAITING) for t in history):
             continue
         last = max(history, key=lambda t: t.number) if history else None
-        died = last is not None and str(last.user_attrs.get(ATTR_FAILURE, "")).startswith(DIED)
-        if last is None or retry_failed or died:
+        if last is None or retry_failed or lost(last):
             # The key marks the trial as queued work: the objective tells it from a fresh trial by it.
             study.enqueue_trial(
                 {"variant": pair[0], "seed": pair[1]}, user_attrs={ATTR_KEY: trial_key(*pair)}
@@ -147,8 +157,7 @@ def _requeue_search(study: optuna.Study, trials: list[FrozenTrial]) -> int:
     retried = {t.user_attrs.get(ATTR_RETRY_OF) for t in trials}
     queued = 0
     for trial in trials:
-        died = str(trial.user_attrs.get(ATTR_FAILURE, "")).startswith(DIED)
-        if trial.state == TrialState.FAIL and died and trial.number not in retried and trial.params:
+        if trial.state == TrialState.FAIL and lost(trial) and trial.number not in retried and trial.params:
             study.enqueue_trial(trial.params, user_attrs={ATTR_RETRY_OF: trial.number})
             queued += 1
     return queued
@@ -161,8 +170,8 @@ def failed_pairs(study: optuna.Study, since: int = 0) -> dict[str, str]:
     }
     failed = {}
     for trial in study.get_trials(deepcopy=False, states=(TrialState.FAIL,)):
-        key, reason = trial.user_attrs.get(ATTR_KEY), str(trial.user_attrs.get(ATTR_FAILURE, "unknown"))
-        if trial.number >= since and key and key not in done and not reason.startswith(DIED):
+        key, reason = trial.user_attrs.get(ATTR_KEY), str(trial.user_attrs.get(ATTR_FAILURE))
+        if trial.number >= since and key and key not in done and not lost(trial):
             failed[key] = reason
     return failed
 

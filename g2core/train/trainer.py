@@ -33,17 +33,18 @@ from g2core.names import (
     BEST_EPOCH_KEY,
     CHECKPOINTS_DIR,
     LOSS,
-    LR_KEY,
     SAMPLES_DIR,
     TRAIN,
     VAL,
     metric_key,
-    term_key,
 )
 from g2core.tracking import TrackingUnavailable, check_tracking_uri, resolve_tracking_uri
 from g2core.train import checkpoint
 from g2core.train.checkpoint import RunState
 from g2core.train.evaluate import evaluate, evaluate_test_split, mean_depth_reference, save_samples
+from g2core.train.grad_share import grad_norms
+from g2core.train.interrupt import sigint_ignored
+from g2core.train.progress import EpochProgress
 from g2core.train.run import (
     OpenRun,
     Phase,
@@ -55,12 +56,11 @@ from g2core.train.run import (
     open_run,
 )
 from g2core.train.setup import autocast_dtype, build_optimizer, build_scheduler, init_distributed
+from g2core.train.train_log import LossWindow, NonFiniteLoss
+
+__all__ = ["NonFiniteLoss", "TrainResult", "train"]
 
 log = logging.getLogger(__name__)
-
-
-class NonFiniteLoss(RuntimeError):
-    """The loss became NaN or Inf: training stops, the last good checkpoint stays."""
 
 
 @dataclass
@@ -104,10 +104,15 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None, *, validated: bool =
     ctx = RunContext(cfg, hooks, ranks, device, run_dir, run, loaders)
     try:
         state = set_up(ctx, saved)
+        # One line per epoch; inside a study (no step bar there: several would garble) it is the progress.
+        progress = EpochProgress(cfg, state.epoch + 1)
+        show = run is not None and (cfg.trainer.progress or bool(cfg.tracking.parent_run_id))
         for epoch in range(state.epoch + 1, cfg.trainer.max_epochs):
             state.epoch = epoch
             train_epoch(ctx, state)
             validate_and_checkpoint(ctx, state)
+            if show:
+                progress.report(epoch, state.last)
         return finish(ctx, state)
     except TrackingUnavailable:
         raise  # the server is down: the run stays open, its checkpoint keeps what was not sent
@@ -115,7 +120,8 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None, *, validated: bool =
         _close(run, exc.status, str(exc))
         raise
     except KeyboardInterrupt:
-        _close(run, "KILLED", "interrupted (Ctrl-C); run the same command again to resume")
+        with sigint_ignored():  # a second Ctrl-C must not leave the run RUNNING
+            _close(run, "KILLED", "interrupted (Ctrl-C); run the same command again to resume")
         raise
     except BaseException as exc:
         _close(run, "FAILED", f"{type(exc).__name__}: {exc}")
@@ -181,9 +187,8 @@ def train_epoch(ctx: RunContext, state: RunState) -> None:
     loaders.train_sampler.set_epoch(state.epoch)
     loaders.train_set.set_epoch(state.epoch)
     state.net.train()
-    terms = state.loss_fn.active_terms
-    window = torch.zeros(len(terms) + 1, device=device)  # running sums: total, each term
-    window_steps = 0
+    terms, every = state.loss_fn.active_terms, cfg.trainer.log_every_n_steps
+    window = LossWindow(terms, device)
     bar = tqdm(
         loaders.train,
         desc=f"epoch {state.epoch + 1}/{cfg.trainer.max_epochs}",
@@ -201,7 +206,10 @@ def train_epoch(ctx: RunContext, state: RunState) -> None:
                 x = x.contiguous(memory_format=torch.channels_last)
             with torch.autocast(device.type, state.amp_dtype) if state.amp_dtype else nullcontext():
                 pred = state.net(x)
-            total, values = state.loss_fn(pred.float(), batch["depth"], batch["mask"], batch["sparse_mask"])
+            pred = pred.float()
+            total, values = state.loss_fn(pred, batch["depth"], batch["mask"], batch["sparse_mask"])
+            if (state.step + 1) % every == 0:  # logging steps only: the loop pays nothing otherwise
+                window.norms = grad_norms(pred, values, state.loss_fn.weights, terms)
             state.optimizer.zero_grad(set_to_none=True)
             state.scaler.scale(total).backward()
             if cfg.optim.grad_clip > 0:
@@ -211,39 +219,12 @@ def train_epoch(ctx: RunContext, state: RunState) -> None:
             state.scaler.update()
             state.scheduler.step()
             state.step += 1
-            window += torch.stack([total.detach(), *(values[t].detach() for t in terms)])
-            window_steps += 1
-            if state.step % cfg.trainer.log_every_n_steps == 0:
-                state.last = _log_train_window(ctx, state, window, window_steps)
-                window.zero_()
-                window_steps = 0
+            window.add(total, values)
+            if state.step % every == 0:
+                state.last = window.log(ctx, state)
                 bar.set_postfix(loss=f"{state.last[metric_key(TRAIN, LOSS)]:.4f}")
-    if window_steps:  # the end of an epoch is checked too, so no NaN weights reach a checkpoint
-        state.last = _log_train_window(ctx, state, window, window_steps)
-
-
-def _log_train_window(ctx: RunContext, state: RunState, window: torch.Tensor, steps: int) -> dict[str, float]:
-    """Average the loss window over steps and ranks; the one host-device sync of the step loop."""
-    terms = state.loss_fn.active_terms
-    means = window / steps
-    if ctx.ranks.enabled:
-        dist.all_reduce(means)
-        means /= ctx.ranks.world_size
-    values = means.tolist()
-    if not all(np.isfinite(values)):
-        raise NonFiniteLoss(
-            f"non-finite loss at step {state.step} (total={values[0]}, "
-            + ", ".join(f"{t}={v}" for t, v in zip(terms, values[1:], strict=True))
-            + "); lower optim.lr, set optim.grad_clip, or check the data. The last good checkpoint is kept."
-        )
-    logged = {
-        metric_key(TRAIN, LOSS): values[0],
-        **{term_key(TRAIN, t): v for t, v in zip(terms, values[1:], strict=True)},
-    }
-    logged[LR_KEY] = state.scheduler.get_last_lr()[0]
-    if ctx.run is not None:
-        ctx.run.tracker.log_metrics(logged, state.step)
-    return logged
+    if window.steps:  # the end of an epoch is checked too, so no NaN weights reach a checkpoint
+        state.last = window.log(ctx, state)
 
 
 def validate_and_checkpoint(ctx: RunContext, state: RunState) -> None:
@@ -272,14 +253,6 @@ def validate_and_checkpoint(ctx: RunContext, state: RunState) -> None:
         if run is not None:
             run.tracker.log_metrics({**val, metric_key(VAL, "epoch"): epoch + 1}, state.step)
             save_samples(ctx, state, is_best)
-            if cfg.trainer.progress:
-                log.info(
-                    "epoch %d: %s=%.4f delta1=%.3f",
-                    epoch + 1,
-                    cfg.trainer.best_metric,
-                    value,
-                    val[metric_key(VAL, "delta1")],
-                )
         if is_best and ranks.master:
             with ctx.hooks.timed(Phase.CHECKPOINTS):
                 checkpoint.save_atomic(

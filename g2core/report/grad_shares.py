@@ -1,0 +1,68 @@
+"""Loss-term balance: each term's share of the gradient on the prediction, per variant (or trial).
+
+A term's value does not say how hard it pulls on the model: the trainer logs train/grad_share_<term> (the
+norm of d(w * term)/d prediction over the sum of all terms' norms; g2core.train.grad_share). Each run's
+shares are averaged over its logged steps, then over the group's runs. Runs trained before the shares were
+logged have none: then there is no table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from mlflow import MlflowClient
+
+from g2core.names import LOSS_TERMS, grad_share_key
+
+from .collect import ChildRun, StudyInfo, metric_history
+from .tables import Cell, Table, to_markdown
+from .values import group_of
+
+NOTE = (
+    "Share of the gradient the prediction receives from each loss term, ‖∂(w·term)/∂pred‖ over the sum for all "
+    "terms (train/grad_share_<term>): averaged over each run's logged steps, then mean ± std over the runs. "
+    "A term with a small share barely trains the model, whatever its weight or value.\n"
+)
+
+
+def grad_share_table(client: MlflowClient, info: StudyInfo, runs: list[ChildRun]) -> Table | None:
+    """One row per group (in the order of `runs`), one column per loss term any run logged a share of."""
+    shares: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        for term in LOSS_TERMS:
+            if grad_share_key(term) not in run.metrics:
+                continue
+            history = metric_history(client, run.run_id, grad_share_key(term))
+            if not history.empty:
+                group = shares.setdefault(group_of(info, run), {})
+                group.setdefault(term, []).append(float(history.mean()))
+    terms = [t for t in LOSS_TERMS if any(t in by_term for by_term in shares.values())]
+    if not terms:
+        return None
+    title = f"{info.name}: share of the gradient on the prediction per loss term (mean over logged steps)"
+    first = "trial" if info.is_search else "variant"
+    table = Table(title, [first, *(f"grad share {t}" for t in terms)], ["l"] + ["r"] * len(terms))
+    for group, by_term in shares.items():
+        cells = [Cell(group)]
+        for term in terms:
+            values = by_term.get(term, [])
+            cells.append(Cell(_mean_std(values)))
+        table.rows.append(cells)
+    return table
+
+
+def _mean_std(values: list[float]) -> str:
+    if not values:
+        return ""
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
+
+
+def with_section(readme: str, table: Table) -> str:
+    """The README with a "Loss-term balance" section before its provenance (or at its end)."""
+    text = "## Loss-term balance\n\n" + to_markdown(table) + "\n" + NOTE + "\n"
+    at = readme.find(PROVENANCE)
+    return readme[:at] + text + readme[at:] if at >= 0 else readme + "\n" + text
+
+
+PROVENANCE = "## Provenance\n"
