@@ -1,7 +1,7 @@
 """`python -m benchmarks [--quick] [--only NAME ...] [--json PATH]`: run the suite, print a markdown table, write JSON.
 
-Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, gpu. Every comparison
-runs both sides in this process (or this invocation), alternating, and reports the median of the
+Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, flop_bound, gpu.
+Every comparison runs both sides in this process (or this invocation), alternating, and reports the median of the
 per-round ratios with their min-max. `--quick` is a smoke run (a few steps each; what the test runs).
 """
 
@@ -23,6 +23,7 @@ import torch
 
 from benchmarks import (
     data_throughput,
+    flop_bound,
     gpu,
     lightning_cmp,
     logging_cost,
@@ -41,6 +42,7 @@ SECTIONS: dict[str, Callable[[Settings], Section]] = {
     "data": data_throughput.run,
     "study": study_throughput.run,
     "test_split": test_split_cost.run,
+    "flop_bound": flop_bound.run,
     "gpu": gpu.run,
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"

@@ -13,7 +13,17 @@ import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-SECTIONS = ("trainer", "lightning", "logging", "loss_cost", "data", "study", "gpu")
+SECTIONS = (
+    "trainer",
+    "lightning",
+    "logging",
+    "loss_cost",
+    "data",
+    "study",
+    "test_split",
+    "flop_bound",
+    "gpu",
+)
 # Sections that may be skipped in --quick on a CPU machine, and why.
 MAY_SKIP = {"study": "full mode only", "gpu": "no CUDA", "lightning": "lightning not installed"}
 
