@@ -55,6 +55,7 @@ def run_cli(fn: Callable[[], T]) -> T:
 
 
 def print_run_summary(cfg: DictConfig, result) -> None:
+    from g2core.names import strip_split
     from g2core.tracking import resolve_tracking_uri
 
     uri = redact("uri", resolve_tracking_uri(cfg.tracking.uri, cfg.paths.root))
@@ -62,7 +63,7 @@ def print_run_summary(cfg: DictConfig, result) -> None:
     best = result.best
     print(
         f"\nrun {result.run_id} {state}: {cfg.trainer.best_metric}="
-        f"{best.get(cfg.trainer.best_metric.removeprefix('val/'), float('nan')):.4f}"
+        f"{best.get(strip_split(cfg.trainer.best_metric), float('nan')):.4f}"
         f" delta1={best.get('delta1', float('nan')):.3f}"
     )
     print(f"MLflow store: {uri}  (experiment {cfg.tracking.experiment})")

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 from pathlib import Path
 
-from g2core.config import redact
+from g2core.config import project_root, redact
 from g2core.names import metric_spec, strip_split, summary_key
 from g2core.tracking.store import default_tracking_uri
 
@@ -55,7 +55,9 @@ def ui_command(uri: str, root: str | Path) -> str:
     if uri.startswith("http"):
         return f"open {redact('uri', uri).rstrip('/')}/#/experiments"
     if uri == default_tracking_uri(root):
-        return f"python -m g2core.stack ui --root {root}   (or: make ui)"
+        # `make ui` serves the project root's store: the same only when the study ran there
+        same = Path(root).resolve() == project_root().resolve()
+        return f"python -m g2core.stack ui --root {root}" + ("   (or: make ui)" if same else "")
     return f"python -m g2core.stack ui --root {root} --store {redact('uri', uri)}"
 
 
