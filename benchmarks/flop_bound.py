@@ -9,44 +9,52 @@ a CPU (its real 448x640 batch 8 on a GPU). Step times: the default and 64x64 sca
 real trainer (`g2core.train.train`, step starts stamped through `TrainHooks.on_batch`, median interval); the
 paper model is a bare loop (model + composite loss + Adam) of a few steps on one batch, since a trainer epoch
 at that size takes many minutes on a CPU. Every "share of matmul" is taken against the same round's rate.
+The counting and the dense rates are benchmarks/_flops.py.
 
 The FLOP limit of the default study (conf/study/loss_terms.yaml): every trial's training steps x FLOPs per
 step, plus evaluation (forward FLOPs per image x (validation + sample images) x validations + test images),
 at the measured matmul rate, in seconds. One default-study trial (the baseline variant, a whole run) is timed
 against its own FLOP limit: a lower bound of the study's ratio (a study adds process start, preflight and the
-report). Given the `study` section of the same invocation, that study's ratio too.
+report). Given the `study` section's result of the same invocation (`run(settings, earlier={name: Section})`),
+also that study's wall time against its FLOP limit.
 Goals (issue 13): default study wall time <= 2.5x its FLOP limit; trainer step >= 50% of the matmul rate at
 the default scale.
 """
 
 from __future__ import annotations
 
-import functools
 import statistics
 import tempfile
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 from omegaconf import DictConfig, OmegaConf
-from torch.utils.flop_counter import FlopCounterMode
 
 from benchmarks import study_throughput
 from benchmarks._common import Row, Section, Settings
+from benchmarks._flops import (
+    CONV_SHAPE,
+    MATMUL_N,
+    conv_rate,
+    count_flops,
+    loss_from,
+    matmul_rate,
+    model_from,
+    run_flops,
+    study_flops,
+    sync,
+    targets,
+)
 from benchmarks._instrument import PhaseClock, StepClock
 from benchmarks.gpu import bf16_peak_tflops
 from g2core.config import compose
 from g2core.data import build_datasets
-from g2core.losses import build_loss
-from g2core.models import build_model
 from g2core.study.spec import StudySpec, load_spec
 from g2core.train import Phase, TrainHooks, train
 
-MATMUL_N = 2048
-CONV_SHAPE = (8, 64, 64, 64)  # N, C, H, W of the 64-channel 3x3 conv
 GOAL_STUDY = 2.5  # study wall time / its FLOP limit
 GOAL_STEP = 0.5  # default-scale trainer step, share of the matmul rate
 DEFAULT_STUDY = "loss_terms"  # `make run`'s study
@@ -79,102 +87,8 @@ def scales(settings: Settings, gpu: bool) -> list[Scale]:
         Scale("64x64 (batch 8)", ("data.height=64", "data.width=64", "data.n_train=256", "data.n_test=0")),
         Scale("paper (448x640, batch 8)", ("scale=paper",), 10)
         if gpu
-        else Scale("paper model at 128x128, batch 2", paper, 3),
+        else Scale("paper model at 128x128, batch 2", paper, 2),
     ]
-
-
-def _sync(device: torch.device) -> None:
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def _rate(fn: Callable[[], object], flops: int, device: torch.device, reps: int) -> float:
-    """GFLOP/s of `fn` from the median of `reps` timed calls, after one untimed call."""
-    fn()
-    _sync(device)
-    times = []
-    for _ in range(reps):
-        start = time.perf_counter()
-        fn()
-        _sync(device)
-        times.append(time.perf_counter() - start)
-    return flops / statistics.median(times) / 1e9
-
-
-def matmul_rate(device: torch.device, dtype: torch.dtype, reps: int) -> float:
-    a, b = (torch.randn(MATMUL_N, MATMUL_N, device=device, dtype=dtype) for _ in range(2))
-    return _rate(lambda: a @ b, 2 * MATMUL_N**3, device, reps)
-
-
-def conv_rate(device: torch.device, dtype: torch.dtype, reps: int) -> float:
-    n, c, h, w = CONV_SHAPE
-    x = torch.randn(CONV_SHAPE, device=device, dtype=dtype)
-    weight = torch.randn(c, c, 3, 3, device=device, dtype=dtype)
-    return _rate(lambda: F.conv2d(x, weight, padding=1), 2 * n * c * h * w * c * 9, device, reps)
-
-
-def _model(cfg: DictConfig) -> torch.nn.Module:
-    kwargs = {k: v for k, v in OmegaConf.to_container(cfg.model).items() if k != "name"}
-    return build_model(cfg.model.name, **kwargs)
-
-
-def _loss(cfg: DictConfig):
-    return build_loss(OmegaConf.to_container(cfg.loss.weights), cfg.loss.variant, cfg.loss.adepth_mask)
-
-
-def _targets(cfg: DictConfig, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
-    b, h, w = cfg.data.batch_size, cfg.data.height, cfg.data.width
-    gt = 0.5 + 9 * torch.rand(b, 1, h, w, device=device)
-    return gt, torch.ones_like(gt, dtype=torch.bool)
-
-
-@functools.cache
-def _model_flops(model: tuple[tuple[str, object], ...], shape: tuple[int, ...], backward: bool) -> int:
-    """The model's FLOPs on the meta device: shapes only, no arithmetic (cached: variants share the model)."""
-    kwargs = dict(model)
-    with torch.device("meta"):
-        net = build_model(kwargs.pop("name"), **kwargs).train(backward)
-    x = torch.empty(shape, device="meta")
-    with FlopCounterMode(display=False) as counter, torch.set_grad_enabled(backward):
-        out = net(x)
-        if backward:
-            out.backward(torch.ones_like(out))
-    return int(counter.get_total_flops())
-
-
-def count_flops(cfg: DictConfig, backward: bool) -> int:
-    """FLOPs of one batch of `cfg`: model (meta device) + composite loss (real tensors, its own recipe)."""
-    model = tuple(sorted(OmegaConf.to_container(cfg.model).items()))
-    shape = (cfg.data.batch_size, cfg.model.in_channels, cfg.data.height, cfg.data.width)
-    gt, mask = _targets(cfg)
-    pred = (0.5 + torch.rand_like(gt)).requires_grad_(backward)
-    loss_fn = _loss(cfg)
-    with FlopCounterMode(display=False) as counter, torch.set_grad_enabled(backward):
-        total, _ = loss_fn(pred, gt, mask, mask)
-        if backward:
-            total.backward()
-    return _model_flops(model, shape, backward) + int(counter.get_total_flops())
-
-
-def run_flops(cfg: DictConfig) -> tuple[int, int]:
-    """(training, evaluation) FLOPs of one whole run of `cfg` (synthetic data: its n_train/n_val/n_test)."""
-    if cfg.data.name != "synthetic":
-        raise ValueError(f"data={cfg.data.name}: the FLOP limit counts synthetic scenes (set data=synthetic)")
-    data, trainer = cfg.data, cfg.trainer
-    epochs = trainer.max_epochs
-    steps = max(1, data.n_train // data.batch_size) * epochs
-    validations = sum(1 for e in range(1, epochs + 1) if e % trainer.val_interval == 0 or e == epochs)
-    images = validations * (data.n_val + min(trainer.num_samples, data.n_val)) + data.n_test
-    return count_flops(cfg, True) * steps, count_flops(cfg, False) * images // data.batch_size
-
-
-def study_flops(variants: tuple[str, ...], seeds: tuple[int, ...], overrides: list[str]) -> tuple[int, int]:
-    """(training, evaluation) FLOPs of a whole study: every variant x seed (the seed changes no FLOP)."""
-    per_variant = [run_flops(compose([f"experiment={v}", *overrides])) for v in variants]
-    return (
-        len(seeds) * sum(t for t, _ in per_variant),
-        len(seeds) * sum(e for _, e in per_variant),
-    )
 
 
 def _run_overrides(root: Path, device_overrides: tuple[str, ...]) -> list[str]:
@@ -206,12 +120,12 @@ def trainer_step(cfg: DictConfig) -> float:
 def bare_step(cfg: DictConfig, device: torch.device, steps: int) -> float:
     """Median seconds per step of model + composite loss + Adam on one batch, after one warm-up step."""
     torch.manual_seed(cfg.seed)
-    model = _model(cfg).to(device).train()
-    loss_fn = _loss(cfg)
+    model = model_from(cfg).to(device).train()
+    loss_fn = loss_from(cfg)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
     )
-    gt, mask = _targets(cfg, device)
+    gt, mask = targets(cfg, device)
     x = torch.rand(gt.shape[0], cfg.model.in_channels, *gt.shape[2:], device=device)
     bf16 = cfg.trainer.precision == "bf16"
 
@@ -222,7 +136,7 @@ def bare_step(cfg: DictConfig, device: torch.device, steps: int) -> float:
         optimizer.zero_grad(set_to_none=True)
         total.backward()
         optimizer.step()
-        _sync(device)
+        sync(device)
 
     step()  # first-call dispatch, allocator (and cuDNN autotuning on a GPU) outside the clock
     clock = StepClock()
@@ -299,16 +213,17 @@ def run(settings: Settings, earlier: Mapping[str, Section] | None = None) -> Sec
 
         matmul, conv, walls = [], [], []
         seconds: dict[str, list[float]] = {s.name: [] for s in todo}
-        for _ in range(rounds):
+        for i in range(rounds):
             matmul.append(matmul_rate(device, dtype, reps))
             conv.append(conv_rate(device, dtype, reps))
             for s in todo:
                 cfg = config(*s.overrides, *one_epoch)
                 step = bare_step(cfg, device, s.bare_steps) if s.bare_steps else trainer_step(cfg)
                 seconds[s.name].append(step)
-            start = time.perf_counter()
-            train(config(*trial, *study_extra))
-            walls.append(time.perf_counter() - start)
+            if i == 0:  # one whole trial (about a minute on a CPU), against this round's matmul rate
+                start = time.perf_counter()
+                train(config(*trial, *study_extra))
+                walls.append(time.perf_counter() - start)
 
     section.rows.append(
         Row(
@@ -349,7 +264,7 @@ def run(settings: Settings, earlier: Mapping[str, Section] | None = None) -> Sec
                 "how": s.how,
             }
         )
-    run_limit = [(run_train + run_eval) / (rate * 1e9) for rate in matmul]
+    run_limit = [(run_train + run_eval) / (matmul[0] * 1e9)]
     run_row = Row(
         "one default-study trial, whole run: FLOP limit vs wall time (a study's ratio is at least this)",
         "FLOP limit at the matmul rate",
