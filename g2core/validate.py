@@ -1,8 +1,9 @@
 """The one validator: a composed config checked against g2core.schema, first bad key named in one line.
 
-Every entry point (train, a study's preflight, the report) calls `validate_train_config` before any data is
-generated or a run is created; `check_loss` is also what CompositeLoss runs on weights given directly, and
-`check_keys` what the study spec runs on `study.*`. Messages are the contract tests/test_bad_input.py pins:
+`validate_train_config` runs once per config before any data is generated or a run is created: in `train()`,
+or for every trial of a study in its preflight (the worker then calls `train(..., validated=True)`).
+`check_loss` is also what CompositeLoss runs on weights given directly, `check_keys` what the study spec runs
+on `study.*`, `validate_name` what names a folder or a run. Messages are the contract tests/test_bad_input.py pins:
 each names the key and how to fix it. Builds nothing: the model's size rule comes from the registry, and torch
 is imported only to ask whether CUDA is there.
 """
