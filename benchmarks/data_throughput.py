@@ -103,7 +103,7 @@ def run(settings: Settings) -> Section:
             section.extra["real"] = f"skipped: {REAL} not found"
         sides = {"consume": consumer_side(settings.pick(2, 10))}
         for name, (cfg, sparse) in sources.items():
-            train, _ = build_datasets(cfg, seed=0, sparse_input=sparse)
+            train, *_ = build_datasets(cfg, seed=0, sparse_input=sparse)
             sides[name] = loader_side(train, batches)
             section.extra[f"frames: {name}"] = len(train)
         for side in sides.values():

@@ -60,7 +60,7 @@ def _model(cfg: DictConfig) -> torch.nn.Module:
 def train_loader(cfg: DictConfig) -> DataLoader:
     """The training loader both hand-written sides use, seeded like the trainer."""
     torch.manual_seed(cfg.seed)
-    train_ds, _ = _datasets(cfg)
+    train_ds, *_ = _datasets(cfg)
     return DataLoader(
         train_ds,
         batch_size=cfg.data.batch_size,
@@ -115,7 +115,7 @@ def trainer_run(cfg: DictConfig) -> tuple[StepClock, dict[str, float]]:
 
 def _metrics_rows(cfg: DictConfig, settings: Settings) -> list[Row]:
     """Validation cost split: standard metrics vs the edge band + iBims-1 DBE (Canny on the host), per batch."""
-    _, val_ds = _datasets(cfg)
+    _, val_ds, _ = _datasets(cfg)
     batch = next(iter(DataLoader(val_ds, batch_size=cfg.data.batch_size)))
     model = _model(cfg).eval()
     x = model_input(batch, cfg.model.in_channels)

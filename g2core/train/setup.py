@@ -32,7 +32,7 @@ class Dist:
 def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
     """Join the process group when launched by torchrun (nccl on GPU, gloo on CPU).
 
-    `device_pref` is a validated trainer.device (g2core.schema.check_device refused cuda without a GPU).
+    `device_pref` is a validated trainer.device (g2core.validate.check_device refused cuda without a GPU).
     """
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
