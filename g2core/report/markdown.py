@@ -116,9 +116,11 @@ def reference_note(info: StudyInfo, children: list[ChildRun]) -> str:
     if not all(scores.values()):
         return ""
     text = ", ".join(f"{k} {sum(v) / len(v):.3f}" for k, v in scores.items())
+    # the trainer takes the reference on the test split when the run has one, else on the validation split
+    split = "test" if all(metric_key(TEST, "abs_rel") in c.metrics for c in children) else "validation"
     return (
         f"Reference: predicting the mean depth everywhere (aligned like the predictions) scores {text} "
-        "on the same validation images; a variant near these has learned nothing.\n"
+        f"on the same {split} images; a variant near these has learned nothing.\n"
     )
 
 
