@@ -1,7 +1,8 @@
 """Run a study: `python experiments/ablate.py +study=loss_terms [key=value ...]`.
 
 Trains every (variant, seed) of the study (or every trial of a weight search) as MLflow child runs of one
-parent run, then writes the comparison report. The same command after a crash finishes the study; a
+parent run, then writes the comparison report and prints its summary. The same command after a crash
+or Ctrl-C (exit status 130; the runs are closed as KILLED) finishes the study; a
 command with other shared settings (trainer.max_epochs=10 ...) is refused, and so are seed=, experiment=
 and variant=, which a study sets per trial from study.seeds and study.variants.
 """

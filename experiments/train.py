@@ -1,7 +1,8 @@
 """Train one model with one loss recipe: `python experiments/train.py [experiment=<preset>] [key=value ...]`.
 
 Under DDP: `torchrun --nproc_per_node N experiments/train.py ...`. Running the same command after a
-crash resumes the same MLflow run from its last checkpoint.
+crash or Ctrl-C (exit status 130; the run is closed as KILLED) resumes the same MLflow run from its last
+checkpoint.
 """
 
 import hydra
