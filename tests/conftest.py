@@ -53,7 +53,7 @@ def root(tmp_path: Path) -> Path:
 @pytest.fixture(autouse=True)
 def _no_env_root(monkeypatch: pytest.MonkeyPatch) -> None:
     # A user's environment must never redirect a test's files or runs.
-    for name in ("G2_ROOT", "G2_CONF_PATH", "G2_STUDY_STORAGE", "MLFLOW_TRACKING_URI"):
+    for name in ("G2_ROOT", "G2_CONF_PATH", "G2_STUDY_STORAGE", "MLFLOW_TRACKING_URI", "G2_QUEUE_NOTE"):
         monkeypatch.delenv(name, raising=False)
 
 

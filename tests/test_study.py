@@ -131,7 +131,10 @@ def test_weight_search_with_pruning(root: Path) -> None:
     assert len(kids) == 5
     assert {k.data.params["loss.weights.ssi"] for k in kids}.__len__() == 5  # TPE sampled distinct weights
     assert parents[0].data.tags["study.kind"] == "search"
-    assert any(k.startswith("study.best.w_") for k in parents[0].data.tags)
+    tags = parents[0].data.tags
+    assert "not a tested difference" in tags[names.TAG_BEST_TRIAL]  # the best trial stays one trial
+    for term in ("ssi", "silog", "rgrad"):  # with the weights it was trained with
+        assert f"{names.TAG_BEST_TRIAL}.{names.weight_param(term)}" in tags
     report = root / "reports" / "weight_search"
     assert (report / "search_history.png").exists() and (report / "README.md").exists()
 

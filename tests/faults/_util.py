@@ -30,7 +30,15 @@ def env(**extra: str) -> dict[str, str]:
     out = {
         k: v
         for k, v in os.environ.items()
-        if k not in ("HYDRA_FULL_ERROR", "G2_ROOT", "G2_CONF_PATH", "G2_STUDY_STORAGE", "MLFLOW_TRACKING_URI")
+        if k
+        not in (
+            "HYDRA_FULL_ERROR",
+            "G2_ROOT",
+            "G2_CONF_PATH",
+            "G2_STUDY_STORAGE",
+            "MLFLOW_TRACKING_URI",
+            "G2_QUEUE_NOTE",
+        )
     }
     out.update({"OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "CUDA_VISIBLE_DEVICES": "", **extra})
     return out
