@@ -16,6 +16,8 @@ from mlflow import MlflowClient
 
 from g2core.names import IMAGE_COLUMN, TAG_SEED, TAG_VARIANT, TEST, VAL, per_image_artifact
 
+from .samples import quiet_downloads
+
 KEYS = [TAG_VARIANT, TAG_SEED, IMAGE_COLUMN]
 
 
@@ -59,7 +61,8 @@ def _per_image(client: MlflowClient, run_id: str, tmp: Path) -> pd.DataFrame | N
     target = tmp / run_id
     target.mkdir()
     try:
-        path = client.download_artifacts(run_id, per_image_artifact(TEST), str(target))
+        with quiet_downloads():
+            path = client.download_artifacts(run_id, per_image_artifact(TEST), str(target))
     except Exception:  # MLflow raises its own, store-specific errors for a missing artifact
         return None
     table = pd.read_csv(path)

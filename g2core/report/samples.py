@@ -27,8 +27,8 @@ class Samples:
 
 
 @contextmanager
-def _quiet_downloads() -> Iterator[None]:
-    """No tqdm bar per tiny npz download; the caller's setting is restored afterwards."""
+def quiet_downloads() -> Iterator[None]:
+    """No tqdm bar per tiny download (an npz, a per-image csv); the caller's setting is restored afterwards."""
     key = "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR"
     before = os.environ.get(key)
     os.environ[key] = "false"
@@ -60,7 +60,7 @@ def load_samples(
     order = {s: i for i, s in enumerate(seeds)}
     found: list[Samples] = []
     notes: list[str] = []
-    with tempfile.TemporaryDirectory() as tmp, _quiet_downloads():
+    with tempfile.TemporaryDirectory() as tmp, quiet_downloads():
         for group in groups:
             rows = runs[runs["group"] == group]
             rows = rows.assign(_order=[order.get(s, len(order)) for s in rows["seed"]])
