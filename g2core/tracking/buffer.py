@@ -11,17 +11,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from g2core.config import redact
-from g2core.names import BEST, BEST_EPOCH_KEY, LOSS, REF, TAG_FAILURE, TRAIN, VAL, metric_key, split_of
+from g2core.names import BEST, BEST_EPOCH_KEY, LOSS, REF, TAG_FAILURE, TEST, TRAIN, VAL, metric_key, split_of
 from g2core.tracking.outage import Unsent
 from g2core.tracking.store import server_answers
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 # Per metric prefix, the key whose last step tells how far a resumed run had logged: train/* and val/*
-# every few steps, best/* once at the end, ref/* once at the start (step 0).
+# every few steps, best/* and test/* once at the end, ref/* once at the start (step 0).
 FLOOR_KEYS = {
     TRAIN: metric_key(TRAIN, LOSS),
     VAL: metric_key(VAL, LOSS),
     BEST: BEST_EPOCH_KEY,
+    TEST: metric_key(TEST, "abs_rel"),
     REF: metric_key(REF, "abs_rel"),
 }
 MAX_PARAM_LEN = 6000
