@@ -42,10 +42,22 @@ def _env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k != "HYDRA_FULL_ERROR"}
 
 
+def _as_a_terminal_starts_it() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and a child inherits that
+    # (CI may run the tests that way); a program started from a terminal gets the default disposition.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 def _interrupt(cmd: list[str], ready) -> tuple[int, str]:
     """Start `cmd` in its own session, send SIGINT to its process group once `ready(output)`, collect."""
     proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_env(), start_new_session=True
+        cmd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=_env(),
+        start_new_session=True,
+        preexec_fn=_as_a_terminal_starts_it,
     )
     seen, deadline = "", time.time() + 240
     while time.time() < deadline and not ready(seen):
