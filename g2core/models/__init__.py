@@ -18,11 +18,14 @@ from ._registry import (
     register_size_rule,
 )
 
-# Importing the architecture modules registers their constructors.
+# Importing the architecture modules registers their constructors (depth_anything_v2 imports transformers
+# only when one is built).
+from .depth_anything_v2 import DepthAnythingV2
 from .g2_official import G2Official, load_official_state_dict
 from .g2_unet import G2UNet
 
 __all__ = [
+    "DepthAnythingV2",
     "G2Official",
     "G2UNet",
     "build_model",
