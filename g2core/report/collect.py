@@ -14,6 +14,8 @@ from mlflow.entities import Run
 
 from g2core.config import redact
 from g2core.names import (
+    REF,
+    REF_PARAM_PREFIX,
     ROLE_CHILD,
     ROLE_PARENT,
     TAG_FAILURE,
@@ -71,7 +73,8 @@ class StudyInfo:
 
 @dataclass
 class ChildRun:
-    """One trial's MLflow run; metrics are MLflow's latest values (the last logged step)."""
+    """One trial's MLflow run; metrics are MLflow's latest values (the last logged step), and the mean-depth
+    reference as `ref/<metric>` (read from the run's `ref.<metric>` params)."""
 
     run_id: str
     name: str
@@ -140,10 +143,23 @@ def _child(run: Run) -> ChildRun:
         failure=tags.get(TAG_FAILURE, ""),
         start_time=int(run.info.start_time or 0),
         params=dict(run.data.params),
-        metrics=dict(run.data.metrics),
+        metrics={**dict(run.data.metrics), **_reference(run.data.params)},
         tags=dict(tags),
         artifact_uri=run.info.artifact_uri or "",
     )
+
+
+def _reference(params: dict[str, str]) -> dict[str, float]:
+    """The mean-depth reference, stored as the run's `ref.<metric>` params (out of its metric charts), under
+    the `ref/<metric>` keys the report reads it by; runs logged before then hold those keys as metrics."""
+    values = {}
+    for key, text in params.items():
+        if key.startswith(REF_PARAM_PREFIX):
+            try:
+                values[metric_key(REF, key.removeprefix(REF_PARAM_PREFIX))] = float(text)
+            except ValueError:
+                continue
+    return values
 
 
 def load_study(

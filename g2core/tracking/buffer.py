@@ -11,19 +11,18 @@ from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
 from g2core.config import redact
-from g2core.names import BEST, BEST_EPOCH_KEY, LOSS, REF, TAG_FAILURE, TEST, TRAIN, VAL, metric_key, split_of
+from g2core.names import BEST, BEST_EPOCH_KEY, LOSS, TAG_FAILURE, TEST, TRAIN, VAL, metric_key, split_of
 from g2core.tracking.outage import Unsent
 from g2core.tracking.store import server_answers
 
 MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
 # Per metric prefix, the key whose last step tells how far a resumed run had logged: train/* and val/*
-# every few steps, best/* and test/* once at the end, ref/* once at the start (step 0).
+# every few steps, best/* and test/* once at the end. (The mean-depth reference is params, ref.<metric>.)
 FLOOR_KEYS = {
     TRAIN: metric_key(TRAIN, LOSS),
     VAL: metric_key(VAL, LOSS),
     BEST: BEST_EPOCH_KEY,
     TEST: metric_key(TEST, "abs_rel"),
-    REF: metric_key(REF, "abs_rel"),
 }
 MAX_PARAM_LEN = 6000
 
@@ -50,6 +49,7 @@ class RunTracker:
         self._pending: list[tuple[Any, list[Metric]]] = []
         self._floor = {prefix: self._max_step(key) for prefix, key in FLOOR_KEYS.items()}
         self._unsent = Unsent(client.tracking_uri, unsent, self._stored)
+        self.system_monitor: Any = None  # MLflow's SystemMetricsMonitor (tracking.system_metrics), if started
 
     def _max_step(self, key: str) -> int:
         history = self.client.get_metric_history(self.run_id, key)
@@ -143,6 +143,9 @@ class RunTracker:
 
         Raises TrackingUnavailable, leaving the run open to be resumed, when the server does not answer.
         """
+        if self.system_monitor is not None:
+            self.system_monitor.finish()  # its last sample is logged before the run is terminated
+            self.system_monitor = None
         try:
             self.flush(wait=True)
         finally:

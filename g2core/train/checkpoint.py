@@ -82,6 +82,17 @@ class RunState:
         return {"model": self.model.state_dict(), "epoch": self.epoch, "config": config}
 
 
+# tracking.log_checkpoints: which of a run folder's checkpoints are uploaded as run artifacts (under
+# checkpoints/). best.pt by default: `evaluate.py ckpt=runs:/<id>/checkpoints/best.pt` and the report's links
+# read it; last.pt (optimiser state included, twice the size) only when asked, it is for resuming here.
+LOGGED_CHECKPOINTS = {"best": (BEST,), "all": (LAST, BEST), "none": ()}
+
+
+def checkpoints_to_log(mode: str, run_dir: Path) -> list[Path]:
+    """The checkpoint files that tracking.log_checkpoints=`mode` uploads, those that exist."""
+    return [run_dir / name for name in LOGGED_CHECKPOINTS[mode] if (run_dir / name).exists()]
+
+
 def save_atomic(state: dict[str, Any], path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
