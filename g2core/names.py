@@ -132,6 +132,26 @@ TAG_CONFIG_HASH = "config_hash"
 TAG_GIT_COMMIT = "git_commit"
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own nesting tag
 TAG_MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own source-version tag
+# --- MLflow's own conventions (issue 14): the tags its UI reads, the experiment kind, run inputs ------------
+TAG_MLFLOW_USER = "mlflow.user"
+TAG_MLFLOW_SOURCE_NAME = "mlflow.source.name"
+TAG_MLFLOW_SOURCE_TYPE = "mlflow.source.type"
+SOURCE_TYPE_LOCAL = "LOCAL"  # mlflow.entities.SourceType.LOCAL, as MLflow spells it in the tag
+TAG_MLFLOW_NOTE = "mlflow.note.content"  # the run's description (markdown) in the UI
+# MLflow 3's experiment kind: without it the UI opens an experiment in its GenAI pages.
+TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
+EXPERIMENT_KIND_TRAINING = "custom_model_development"  # the classic runs/training view
+DATASET_CONTEXT_TAG = "mlflow.data.context"  # mlflow.utils.mlflow_tags.MLFLOW_DATASET_CONTEXT
+DATASET_CONTEXT_TRAIN = "train"
+DATASET_SOURCE_PROCEDURAL = "procedural"  # data.name=synthetic: generated, no folder it was read from
+REF_PARAM_PREFIX = "ref."  # the mean-depth reference: per-run params, out of the metric namespace
+
+
+def ref_param(metric: str) -> str:
+    """`ref.abs_rel`: what predicting the mean depth everywhere scores, a child's param (not a metric)."""
+    return f"{REF_PARAM_PREFIX}{metric}"
+
+
 
 
 def study_tag(field: str) -> str:
@@ -208,6 +228,8 @@ BEST_PREDICTIONS = "best_predictions.npz"
 SAMPLES_PATH = f"{SAMPLES_DIR}/{BEST_PREDICTIONS}"
 REPORT_DIR = "report"
 EVAL_DIR = "eval"
+REPORT_HTML = "report.html"  # the self-contained report the MLflow artifact viewer renders
+REPORT_TABLE = f"{REPORT_DIR}/main_table.json"  # the main table, as mlflow.log_table writes it
 IMAGE_COLUMN = "image"  # the per-image tables' first column: the image's index in its split
 
 

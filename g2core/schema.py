@@ -129,6 +129,8 @@ class TrackingConfig:
     experiment: str
     run_name: str | None
     async_logging: bool
+    system_metrics: bool
+    log_checkpoints: str = rule(choices=("best", "all", "none"))
     parent_run_id: str | None
     tags: dict[str, Any]  # free: any tag a user or the study engine sets
 

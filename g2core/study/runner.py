@@ -46,6 +46,7 @@ from g2core.study.spec import StudySpec, load_spec
 from g2core.study.storage import enqueue_missing, failed_pairs, open_storage, reclaim_stale, too_many_failures
 from g2core.study.worker import TrialPlan, say, trial_config, work, work_in_subprocess
 from g2core.tracking import check_tracking_uri, find_runs, get_or_create_experiment, resolve_tracking_uri
+from g2core.tracking.runs import standard_tags
 from g2core.train.interrupt import sigint_ignored
 from g2core.train.progress import QUEUE_NOTE_ENV
 
@@ -104,6 +105,7 @@ def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg:
         study.set_user_attr(ATTR_PARENT_RUN_ID, run_id)
     client.update_run(run_id, status="RUNNING")
     tags = {
+        **standard_tags(),  # mlflow.user, mlflow.source.* (issue 14: MLflow's standard tags on every run)
         study_tag("kind"): spec.kind,
         study_tag("metric"): spec.metric,
         study_tag("direction"): spec.direction,

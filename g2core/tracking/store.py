@@ -7,6 +7,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from g2core.config import ConfigError, redact
+from g2core.names import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND
 from g2core.stack.net import http_error, http_ok
 
 ARTIFACTS_DIR = "mlartifacts"  # beside the default store, under paths.root
@@ -58,8 +59,11 @@ def server_answers(uri: str, timeout: float = 3.0) -> bool:
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, root: str | Path) -> str:
+    """The experiment's id, created when missing; marked a training experiment (MLflow 3's kind tag)."""
     experiment = client.get_experiment_by_name(name)
     if experiment is not None:
+        if TAG_EXPERIMENT_KIND not in experiment.tags:  # made before the kind was set; a user's choice stays
+            client.set_experiment_tag(experiment.experiment_id, TAG_EXPERIMENT_KIND, EXPERIMENT_KIND_TRAINING)
         return experiment.experiment_id
     location = None
     if client.tracking_uri.startswith("sqlite:"):
@@ -67,7 +71,9 @@ def get_or_create_experiment(client: MlflowClient, name: str, root: str | Path) 
         safe = name.replace("/", "_")
         location = (default_artifacts_dir(root) / safe).as_uri()
     try:
-        return client.create_experiment(name, artifact_location=location)
+        # Without the kind, MLflow 3's UI opens the experiment in its GenAI pages, not the runs view.
+        kind = {TAG_EXPERIMENT_KIND: EXPERIMENT_KIND_TRAINING}
+        return client.create_experiment(name, artifact_location=location, tags=kind)
     except Exception:  # another worker created it between our lookup and create
         experiment = client.get_experiment_by_name(name)
         if experiment is None:

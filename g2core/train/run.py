@@ -46,6 +46,8 @@ from g2core.tracking import (
     git_commit,
     resolve_tracking_uri,
 )
+from g2core.tracking.inputs import log_dataset
+from g2core.tracking.runs import standard_tags, start_system_metrics
 from g2core.train.setup import Dist
 
 
@@ -205,6 +207,7 @@ def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> Op
     unsent = state.get("unsent") if state and state.get("mlflow_run_id") == run_id else None
     tracker = RunTracker(client, run_id, asynchronous=bool(cfg.tracking.async_logging), unsent=unsent)
     tags = {
+        **standard_tags(),  # mlflow.user, mlflow.source.*: MlflowClient.create_run sets none of them
         TAG_VARIANT: cfg.variant,
         TAG_SEED: cfg.seed,
         TAG_CONFIG_HASH: config_hash(cfg),
@@ -215,6 +218,9 @@ def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> Op
     resolved = resolved_container(cfg)
     resolved.pop("hydra", None)
     tracker.log_params(flatten(resolved))
+    log_dataset(client, run_id, resolved["data"])
+    if cfg.tracking.system_metrics:
+        tracker.system_monitor = start_system_metrics(uri, run_id, resume=state is not None)
     run_dir.mkdir(parents=True, exist_ok=True)
     config_file = run_dir / CONFIG_ARTIFACT
     config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(_redacted(resolved))))

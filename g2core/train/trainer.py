@@ -176,8 +176,8 @@ def set_up(ctx: RunContext, saved: dict[str, Any] | None) -> RunState:
             reference = mean_depth_reference(
                 ctx.loaders.test or ctx.loaders.val, metrics, device=device, align_mode=cfg.trainer.align
             )
-        if ctx.run is not None:
-            ctx.run.tracker.log_metrics(reference, 0)
+        if ctx.run is not None:  # params (ref.<metric>): kept out of the run's metric charts
+            ctx.run.tracker.log_params(reference)
     return state
 
 
@@ -279,9 +279,8 @@ def finish(ctx: RunContext, state: RunState) -> TrainResult:
     if run is not None:
         run.tracker.log_metrics({metric_key(BEST, k): v for k, v in state.best.items()}, state.step)
         run.tracker.log_metrics({BEST_EPOCH_KEY: state.best_epoch + 1}, state.step)
-        for name in (checkpoint.LAST, checkpoint.BEST):
-            if (ctx.run_dir / name).exists():
-                run.tracker.log_artifact(ctx.run_dir / name, CHECKPOINTS_DIR, deferrable=True)
+        for path in checkpoint.checkpoints_to_log(ctx.cfg.tracking.log_checkpoints, ctx.run_dir):
+            run.tracker.log_artifact(path, CHECKPOINTS_DIR, deferrable=True)
         if ctx.best_npz.exists():
             run.tracker.log_artifact(ctx.best_npz, SAMPLES_DIR, deferrable=True)
         run.tracker.finish("FINISHED")
