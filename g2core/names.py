@@ -236,3 +236,34 @@ IMAGE_COLUMN = "image"  # the per-image tables' first column: the image's index 
 def per_image_artifact(split: str) -> str:
     """`eval/test_per_image.csv`: one row per image of a split (IMAGE_COLUMN, then ALL_METRIC_KEYS)."""
     return f"{EVAL_DIR}/{split}_per_image.csv"
+
+
+# --- a checkpoint evaluated on a named dataset (experiments/evaluate.py, study.test_sets) -------------------
+# Metrics `eval/<dataset>/<metric>`; the per-image table `eval/<dataset>/per_image.csv` (a folder per dataset,
+# so a dataset named `test` never meets the test split's `eval/test_per_image.csv`).
+EVAL = EVAL_DIR
+ROLE_EVAL = "eval"  # TAG_ROLE of a run that evaluated a checkpoint (nested under the run that made it)
+TAG_EVAL_DATASET = "g2.eval.dataset"
+TAG_EVAL_CHECKPOINT = "g2.eval.checkpoint"  # what the command was given: a path or a runs:/ URI
+RUNS_URI_SCHEME = "runs:/"  # MLflow's artifact URI of a run: runs:/<run_id>/<artifact path>
+BEST_CHECKPOINT_ARTIFACT = f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}"  # tracking.log_checkpoints uploads it
+
+
+def eval_key(dataset: str, metric: str) -> str:
+    """`eval/nyu/abs_rel`: one metric of a checkpoint on a named dataset."""
+    return f"{EVAL}/{dataset}/{metric}"
+
+
+def eval_dataset_of(key: str) -> str | None:
+    """`eval/nyu/abs_rel` -> `nyu`; None for any other key."""
+    parts = key.split("/")
+    return parts[1] if len(parts) == 3 and parts[0] == EVAL and parts[1] else None
+
+
+def eval_per_image_artifact(dataset: str) -> str:
+    """`eval/nyu/per_image.csv`: IMAGE_COLUMN, then ALL_METRIC_KEYS, one row per image of the dataset."""
+    return f"{EVAL_DIR}/{dataset}/per_image.csv"
+
+
+def eval_run_name(dataset: str) -> str:
+    return f"eval-{dataset}"

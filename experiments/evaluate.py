@@ -1,0 +1,25 @@
+"""Evaluate one checkpoint on one dataset:
+`python experiments/evaluate.py ckpt=<path | runs:/<run_id>/checkpoints/best.pt> data=h5 data.root=DIR`.
+
+Prints the metrics as a table; with a tracking store (tracking.uri=..., or the local default store) also
+logs them as an MLflow run nested under the checkpoint's run: `eval/<dataset>/<metric>` and the per-image
+table `eval/<dataset>/per_image.csv`. trainer.align=... changes the alignment (default: the checkpoint's run's),
+eval.dataset=NAME the dataset's name (default: its folder's name), eval.split=test|val the frames.
+"""
+
+import hydra
+from omegaconf import DictConfig
+
+from g2core.cli import run_cli
+
+
+@hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
+def main(cfg: DictConfig) -> None:
+    from g2core.evaluation.command import evaluate_checkpoint, summary_lines
+
+    result = run_cli(lambda: evaluate_checkpoint(cfg))
+    print("\n".join(summary_lines(result)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,108 @@
+"""A model's metrics on one dataset, image by image, with the trainer's own evaluation code, and logging them.
+
+The numbers are what the trainer's test split gives (g2core.train.evaluate.evaluate_per_image: the same
+alignment over exactly the pixels the metrics count, the same per-image rows, averaged the same way), so a
+checkpoint's `eval/<dataset>/*` and its run's `test/*` are comparable when the frames are the same.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+from mlflow import MlflowClient
+from mlflow.entities import Metric
+from torch.utils.data import DataLoader, Dataset
+
+from g2core.config import ConfigError
+from g2core.metrics import DepthMetrics
+from g2core.metrics.per_image import summarize
+from g2core.names import (
+    ALIGN_CLAMPED,
+    ALL_METRIC_KEYS,
+    IMAGE_COLUMN,
+    eval_key,
+    eval_per_image_artifact,
+)
+from g2core.train.evaluate import evaluate_per_image
+
+MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
+
+
+@dataclass
+class Scores:
+    """One checkpoint on one dataset: the dataset values and the per-image table they average."""
+
+    dataset: str
+    values: dict[str, float]  # ALL_METRIC_KEYS (and ALIGN_CLAMPED under scale_shift_disparity)
+    table: pd.DataFrame = field(default_factory=pd.DataFrame)  # IMAGE_COLUMN, then ALL_METRIC_KEYS
+
+    @property
+    def images(self) -> int:
+        return len(self.table)
+
+
+def pick_device(preference: str) -> torch.device:
+    """trainer.device: auto (a GPU when there is one), cpu, cuda, cuda:N."""
+    if preference == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if preference.startswith("cuda") and not torch.cuda.is_available():
+        raise ConfigError(
+            f"trainer.device={preference}: CUDA is not available on this machine; use trainer.device=cpu"
+        )
+    return torch.device(preference)
+
+
+@torch.no_grad()
+def score(
+    model: torch.nn.Module,
+    frames: Dataset,
+    dataset: str,
+    *,
+    in_channels: int,
+    min_depth: float,
+    max_depth: float,
+    eigen_crop: bool,
+    align: str,
+    device: torch.device,
+    batch_size: int = 8,
+    num_workers: int = 0,
+    amp_dtype: torch.dtype | None = None,
+) -> Scores:
+    """Every metric of every image of `frames`, aligned as `align` says (trainer.align's modes)."""
+    if len(frames) == 0:
+        raise ConfigError(f"eval.dataset={dataset}: the dataset has no frames to evaluate")
+    loader = DataLoader(frames, batch_size=batch_size, shuffle=False, num_workers=num_workers)
+    metrics = DepthMetrics(min_depth, max_depth, eigen_crop=eigen_crop).to(device)
+    rows, clamped = evaluate_per_image(
+        model, loader, metrics, device=device, in_channels=in_channels, align_mode=align, amp_dtype=amp_dtype
+    )
+    model.eval()  # evaluate_per_image leaves the model in train mode for the trainer
+    values = summarize(rows)
+    if align == "scale_shift_disparity":
+        values[ALIGN_CLAMPED] = clamped
+    table = pd.DataFrame(rows, columns=list(ALL_METRIC_KEYS))
+    table.insert(0, IMAGE_COLUMN, np.arange(len(table)))
+    return Scores(dataset, values, table)
+
+
+def log_scores(client: MlflowClient, run_id: str, scores: Scores, workdir: Path, step: int = 0) -> None:
+    """`eval/<dataset>/per_image.csv`, then the metrics `eval/<dataset>/<metric>`: a run that has the metrics
+    has the table too (what a resumed study checks before evaluating again)."""
+    artifact = Path(eval_per_image_artifact(scores.dataset))
+    local = workdir / run_id / artifact
+    local.parent.mkdir(parents=True, exist_ok=True)
+    scores.table.to_csv(local, index=False)
+    client.log_artifact(run_id, str(local), artifact.parent.as_posix())
+    now = int(time.time() * 1000)
+    metrics = [
+        Metric(eval_key(scores.dataset, k), float(v), now, step)
+        for k, v in scores.values.items()
+        if np.isfinite(v)
+    ]
+    for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
+        client.log_batch(run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH])
