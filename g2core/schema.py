@@ -57,6 +57,9 @@ class DataConfig:
     max_depth: float  # > min_depth: validate.validate_train_config
     resize: str = "crop"
     eigen_crop: bool = False
+    # The training mask also drops ground truth outside [min_depth, max_depth] (Depth Anything V2's
+    # max-depth mask); false: every gt > 0 is trained on (the metrics always use the range).
+    mask_depth_range: bool = False
     augment: dict[str, Any] = field(default_factory=dict)
 
 

@@ -74,7 +74,11 @@ def build_datasets(
     name = _get(data_cfg, "name")
     height, width = int(_get(data_cfg, "height")), int(_get(data_cfg, "width"))
     common = {"height": height, "width": width, "sparse_input": sparse_input}
-    common |= {k: data_cfg[k] for k in ("resize", "min_depth", "max_depth", "eigen_crop") if k in data_cfg}
+    common |= {
+        k: data_cfg[k]
+        for k in ("resize", "min_depth", "max_depth", "eigen_crop", "mask_depth_range")
+        if k in data_cfg
+    }
     augment = dict(data_cfg.get("augment") or {})
 
     def evaluated(files: list, **kw: Any) -> H5DepthDataset:

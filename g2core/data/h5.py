@@ -153,6 +153,7 @@ class H5DepthDataset(Dataset):
         min_depth: float = 1e-3,
         max_depth: float = 10.0,
         eigen_crop: bool = False,
+        mask_depth_range: bool = False,
     ) -> None:
         if resize not in transforms.RESIZE_MODES:
             raise DataError(f"data.resize={resize!r} is not supported; use one of {transforms.RESIZE_MODES}")
@@ -164,8 +165,10 @@ class H5DepthDataset(Dataset):
             raise DataError(f"no frames selected from {[str(f) for f in files]}")
         self.height, self.width, self.train, self.seed = int(height), int(width), bool(train), int(seed)
         self.sparse_input, self.augment, self.resize = bool(sparse_input), dict(augment or {}), resize
-        # Not used here: carried for the trainer's metrics.
+        # Carried for the trainer's metrics; the range also masks training when mask_depth_range is set.
         self.min_depth, self.max_depth, self.eigen_crop = float(min_depth), float(max_depth), bool(eigen_crop)
+        # Depth Anything V2's training mask: gt in [min_depth, max_depth] only (data.mask_depth_range).
+        self.mask_depth_range = bool(mask_depth_range)
         self.epoch = 0
         self._handles: OrderedDict[str, tuple[h5py.File, h5py.Dataset, h5py.Dataset]] = OrderedDict()
         self._pid = os.getpid()
@@ -234,6 +237,8 @@ class H5DepthDataset(Dataset):
         if self.train:
             rgb, depth = transforms.augment(rgb, depth, self.augment, rng)
         mask = depth > 0
+        if self.mask_depth_range:
+            mask &= (depth >= self.min_depth) & (depth <= self.max_depth)
         if self.sparse_input:
             sparse, sparse_mask, _ = simulate_sparse(depth, mask, rng)
         else:
