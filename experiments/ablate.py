@@ -12,6 +12,7 @@ from hydra.core.hydra_config import HydraConfig
 from omegaconf import DictConfig
 
 from g2core.cli import run_cli
+from g2core.store_probe import check_entry_stores
 
 # Overrides that select or change the study itself; every other one applies to each trial.
 STUDY_KEYS = ("study=", "+study=", "study.", "+study.", "++study")
@@ -19,6 +20,7 @@ STUDY_KEYS = ("study=", "+study=", "study.", "+study.", "++study")
 
 @hydra.main(config_path="../conf", config_name="ablate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    run_cli(lambda: check_entry_stores(cfg))  # in seconds, before the heavy imports
     from g2core.cli import print_study_summary
     from g2core.study import run_study
 

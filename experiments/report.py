@@ -11,10 +11,12 @@ import hydra
 from omegaconf import DictConfig
 
 from g2core.cli import run_cli
+from g2core.store_probe import check_entry_stores
 
 
 @hydra.main(config_path="../conf", config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    run_cli(lambda: check_entry_stores(cfg, study_storage=False))  # in seconds; a report reads MLflow only
     from g2core.config import ConfigError, validate_name
     from g2core.names import TEST, VAL, study_experiment
     from g2core.report import write_report

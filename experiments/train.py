@@ -9,10 +9,12 @@ import hydra
 from omegaconf import DictConfig
 
 from g2core.cli import run_cli
+from g2core.store_probe import check_entry_stores
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    run_cli(lambda: check_entry_stores(cfg))  # in seconds, before the heavy imports
     from g2core.train import train
 
     result = run_cli(lambda: train(cfg))

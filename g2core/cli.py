@@ -42,16 +42,22 @@ def run_cli(fn: Callable[[], T]) -> T:
     and status 130 (the work below closes its MLflow runs as KILLED and keeps its checkpoints)."""
     try:
         return fn()
+    except ConfigError as exc:  # matched first: user_errors() imports torch, seconds an early check saves
+        _user_error(exc)
     except user_errors() as exc:
-        if os.environ.get("HYDRA_FULL_ERROR") == "1":
-            raise
-        print(f"g2-ablate: error: {exc}", file=sys.stderr)
-        sys.exit(2)
+        _user_error(exc)
     except KeyboardInterrupt:
         # A second Ctrl-C while this line is written must not print a traceback either.
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"\ng2-ablate: {INTERRUPTED}", file=sys.stderr, flush=True)
         sys.exit(INTERRUPTED_STATUS)
+
+
+def _user_error(exc: BaseException) -> None:
+    if os.environ.get("HYDRA_FULL_ERROR") == "1":
+        raise exc
+    print(f"g2-ablate: error: {exc}", file=sys.stderr)
+    sys.exit(2)
 
 
 def print_run_summary(cfg: DictConfig, result) -> None:

@@ -14,7 +14,6 @@ from __future__ import annotations
 import socket
 import time
 from collections import defaultdict
-from pathlib import Path
 
 import optuna
 from optuna.exceptions import UpdateFinishedTrialError
@@ -22,9 +21,10 @@ from optuna.storages import BaseStorage, JournalStorage, RDBStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import FrozenTrial, TrialState
 
-from g2core.config import ConfigError, redact
+from g2core.config import ConfigError
 from g2core.names import ATTR_FAILURE, ATTR_HEARTBEAT, ATTR_KEY, ATTR_RETRY_OF, ATTR_WORKER, trial_key
 from g2core.stack.net import pid_alive
+from g2core.store_probe import STORAGE_ENV, check_storage_url, connect_timeout, named
 from g2core.study.spec import StudySpec
 
 DIED = "worker died"
@@ -45,16 +45,25 @@ def lost(trial: FrozenTrial) -> bool:
 
 
 def open_storage(url: str) -> BaseStorage:
+    """The Optuna storage at `url`; one line naming study.storage (and G2_STUDY_STORAGE when the value came
+    from there) within seconds when it cannot be reached or written (g2core.store_probe)."""
+    check_storage_url(url)
     if "://" not in url:
-        Path(url).parent.mkdir(parents=True, exist_ok=True)
-        return JournalStorage(JournalFileBackend(url))
+        try:
+            return JournalStorage(JournalFileBackend(url))
+        except OSError as exc:
+            raise ConfigError(
+                f"{named('study.storage', url, STORAGE_ENV)}: cannot open the Optuna journal ({exc}); "
+                "choose a writable path in study.storage (or paths.root)"
+            ) from None
     try:
-        # pool_pre_ping: a restarted PostgreSQL costs a reconnect, not a failed trial.
-        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True})
+        # pool_pre_ping: a restarted PostgreSQL costs a reconnect, not a failed trial; connect_timeout: a
+        # server that stops answering fails a connect in seconds (the worker's guard retries), not minutes.
+        return RDBStorage(url, engine_kwargs={"pool_pre_ping": True, **connect_timeout(url)})
     except Exception as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise ConfigError(
-            f"study.storage={redact('url', url)}: cannot open the Optuna storage ({first}); "
+            f"{named('study.storage', url, STORAGE_ENV)}: cannot open the Optuna storage ({first}); "
             "check the URL and that the database server is running (e.g. `python -m g2core.stack up`)"
         ) from None
 

@@ -6,16 +6,21 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from g2core.config import ConfigError, redact
+from g2core import store_probe
 from g2core.names import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND
-from g2core.stack.net import http_error, http_ok
+from g2core.stack.net import http_ok
+from g2core.store_probe import default_tracking_uri
 
 ARTIFACTS_DIR = "mlartifacts"  # beside the default store, under paths.root
 
-
-def default_tracking_uri(root: str | Path) -> str:
-    """The trainer's store when tracking.uri is unset (and the one `python -m g2core.stack ui` serves)."""
-    return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
+__all__ = [
+    "check_tracking_uri",
+    "default_artifacts_dir",
+    "default_tracking_uri",
+    "get_or_create_experiment",
+    "resolve_tracking_uri",
+    "server_answers",
+]
 
 
 def default_artifacts_dir(root: str | Path) -> Path:
@@ -35,22 +40,9 @@ def _health_url(uri: str) -> str:
 
 
 def check_tracking_uri(uri: str) -> None:
-    """Fail before any training when the store cannot be reached, naming tracking.uri."""
-    if _is_http(uri):
-        problem = http_error(_health_url(uri), timeout=5)
-        if problem is not None:
-            raise ConfigError(
-                f"tracking.uri={redact('uri', uri)}: no MLflow server answers ({problem}); start one "
-                "(`python -m g2core.stack up` or `docker compose up -d`) or fix tracking.uri"
-            )
-        return
-    if uri.startswith("sqlite:///"):
-        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
-        return
-    if not uri.startswith(("postgresql", "mysql", "databricks", "file:")):
-        raise ConfigError(
-            f"tracking.uri={redact('uri', uri)}: unsupported scheme; use sqlite:///path/mlflow.db or http://host:port"
-        )
+    """Fail within seconds, before any training, when the store cannot be reached or written, naming
+    tracking.uri (and MLFLOW_TRACKING_URI when the value came from there): g2core.store_probe."""
+    store_probe.check_tracking_uri(uri)
 
 
 def server_answers(uri: str, timeout: float = 3.0) -> bool:
