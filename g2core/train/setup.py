@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 import os
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 import torch.distributed as dist
@@ -46,6 +47,16 @@ def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(rank, local, world), device
+
+
+def from_master(value: Any, ranks: Dist) -> Any:
+    """The master's `value` on every rank (a picklable object): what only the master decides, such as
+    "the run already finished", must be the same decision everywhere, or the other ranks wait forever."""
+    if not ranks.enabled:
+        return value
+    box = [value]
+    dist.broadcast_object_list(box, src=0)
+    return box[0]
 
 
 def build_optimizer(model: torch.nn.Module, optim: DictConfig, device: torch.device) -> torch.optim.Optimizer:

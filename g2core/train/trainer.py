@@ -55,7 +55,13 @@ from g2core.train.run import (
     default_run_dir,
     open_run,
 )
-from g2core.train.setup import autocast_dtype, build_optimizer, build_scheduler, init_distributed
+from g2core.train.setup import (
+    autocast_dtype,
+    build_optimizer,
+    build_scheduler,
+    from_master,
+    init_distributed,
+)
 from g2core.train.train_log import LossWindow, NonFiniteLoss
 
 __all__ = ["NonFiniteLoss", "TrainResult", "train"]
@@ -84,7 +90,7 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None, *, validated: bool =
     ranks, device = init_distributed(str(cfg.trainer.device))
     if cfg.trainer.threads:
         torch.set_num_threads(int(cfg.trainer.threads))
-    run_dir = default_run_dir(cfg)
+    run_dir = from_master(default_run_dir(cfg), ranks)  # a fresh run's folder name holds the time
     saved = checkpoint.load_latest(run_dir) if cfg.trainer.resume else None
 
     if ranks.master:  # the store answers before any work (generating data can take a while)
@@ -93,7 +99,9 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None, *, validated: bool =
         loaders = build_loaders(cfg, ranks, device)
     with hooks.timed(Phase.RUN_SETUP):
         run = open_run(cfg, run_dir, saved) if ranks.master else None
-    if run is not None and run.finished:
+    if from_master(run is not None and run.finished, ranks):  # every rank stops, not the master alone
+        if run is None:
+            return TrainResult(None, run_dir, already_finished=True)
         log.info(
             "run %s already finished; nothing to do (trainer.resume=false trains a fresh run)", run.run_id
         )
