@@ -38,7 +38,7 @@ def observations(
     frames, lacking = [], []
     with tempfile.TemporaryDirectory() as tmp:
         for _, run in runs.iterrows():
-            table = _per_image(client, str(run["run_id"]), Path(tmp))
+            table = per_image_table(client, str(run["run_id"]), Path(tmp))
             if table is None:
                 lacking.append(str(run["run_name"]))
                 continue
@@ -56,13 +56,16 @@ def observations(
     return pd.concat(frames, ignore_index=True)
 
 
-def _per_image(client: MlflowClient, run_id: str, tmp: Path) -> pd.DataFrame | None:
-    """A run's per-image test table, or None when it has none (or it has no image column)."""
-    target = tmp / run_id
-    target.mkdir()
+def per_image_table(
+    client: MlflowClient, run_id: str, tmp: Path, artifact: str = per_image_artifact(TEST)
+) -> pd.DataFrame | None:
+    """A run's per-image table (the test split's, or `artifact`: a test set's, g2core.report.cross_dataset),
+    or None when it has none (or it has no image column)."""
+    target = tmp / run_id / artifact.replace("/", "_")
+    target.mkdir(parents=True)
     try:
         with quiet_downloads():
-            path = client.download_artifacts(run_id, per_image_artifact(TEST), str(target))
+            path = client.download_artifacts(run_id, artifact, str(target))
     except Exception:  # MLflow raises its own, store-specific errors for a missing artifact
         return None
     table = pd.read_csv(path)

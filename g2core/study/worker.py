@@ -34,6 +34,7 @@ from g2core.names import (
 )
 from g2core.study.spec import StudySpec, search_key
 from g2core.study.storage import open_storage, release, too_many_failures
+from g2core.study.test_sets import evaluate_test_sets
 from g2core.tracking import git_commit
 from g2core.train import StopTraining, TrainHooks, train
 
@@ -146,6 +147,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     try:
         with Heartbeat(trial, spec.heartbeat_s):
             result = train(cfg, hooks, validated=True)  # the runner's preflight validated it
+            evaluate_test_sets(cfg, spec.test_sets, result.run_id, result.run_dir)  # study.test_sets
     except StopTraining as exc:
         say(f"trial {trial.number} pruned: {key} ({exc})")
         raise optuna.TrialPruned(str(exc)) from None
