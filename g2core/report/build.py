@@ -16,7 +16,6 @@ from mlflow import MlflowClient
 from g2core.names import REPORT_DIR, TEST, study_experiment
 
 from . import cross_dataset as across
-from . import cross_dataset as across
 from . import markdown, verdicts
 from .collect import ReportError, StudyInfo, load_study
 from .columns import Columns, choose_columns, value_columns
@@ -89,10 +88,6 @@ def write_report(
     cross = across.cross_dataset(client, info, selected, summary, comparison, split, notes)
     if cross is not None:
         tables.append(cross.table)
-    # study.test_sets: variant x dataset with the main table's statistics (g2core.report.cross_dataset)
-    cross = across.cross_dataset(client, info, selected, summary, comparison, split, notes)
-    if cross is not None:
-        tables.append(cross.table)
     title = f"Study {study}: {'weight search' if info.is_search else 'ablation'} report ({split} split)"
     files = [out_dir / name for name in ("table.csv", "comparison.csv", "table.tex", "table.html")]
     files[0].write_text(to_csv(info, summary, columns, comparison), encoding="utf-8")
@@ -101,8 +96,6 @@ def write_report(
     )
     files[2].write_text(to_latex(tables, f"g2-{study}"), encoding="utf-8")
     files[3].write_text(to_html(tables, title), encoding="utf-8")
-    if cross is not None:
-        files.append(across.write_csv(cross, out_dir))
     if cross is not None:
         files.append(across.write_csv(cross, out_dir))
     drawn = draw_figures(client, info, summary, columns, out_dir, notes) if figures else []
@@ -124,7 +117,6 @@ def write_report(
     )
     if balance is not None:
         text = with_section(text, balance)
-    text = across.with_section(text, info, cross)
     text = across.with_section(text, info, cross)
     readme = out_dir / "README.md"
     readme.write_text(text, encoding="utf-8")

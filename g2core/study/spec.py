@@ -13,7 +13,6 @@ from omegaconf import DictConfig, OmegaConf
 from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
 from g2core.names import LOSS_TERMS, VAL, metric_key, study_experiment
 from g2core.study.test_sets import parse_test_sets
-from g2core.study.test_sets import parse_test_sets
 from g2core.validate import check_keys
 
 
@@ -40,8 +39,6 @@ class StudySpec:
     base_variant: str = "baseline"  # search: the preset whose other settings every trial keeps
     n_trials: int = 0
     search_space: dict[str, tuple[float, float]] = field(default_factory=dict)
-    # study.test_sets: name -> data config, every trial's best.pt evaluated on it (g2core.study.test_sets)
-    test_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     # study.test_sets: name -> data config, every trial's best.pt evaluated on it (g2core.study.test_sets)
     test_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     pruner_warmup_epochs: int = 1
@@ -155,7 +152,6 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         ),
         n_trials=s["n_trials"] if kind == "search" else 0,
         search_space=space,
-        test_sets=parse_test_sets(s.get("test_sets"), str(cfg.paths.root)),
         test_sets=parse_test_sets(s.get("test_sets"), str(cfg.paths.root)),
         heartbeat_s=float(s["heartbeat_s"]),
         grace_s=float(s["grace_s"]),
