@@ -229,7 +229,8 @@ SAMPLES_PATH = f"{SAMPLES_DIR}/{BEST_PREDICTIONS}"
 REPORT_DIR = "report"
 EVAL_DIR = "eval"
 REPORT_HTML = "report.html"  # the self-contained report the MLflow artifact viewer renders
-REPORT_TABLE = f"{REPORT_DIR}/main_table.json"  # the main table, as mlflow.log_table writes it
+REPORT_TABLE = "tables/results.json"  # the parent's main table, as mlflow.log_table writes it
+PARENT_GROUP = "study summary"  # the parent's `variant`: its own group, not "Unassigned", when grouped
 IMAGE_COLUMN = "image"  # the per-image tables' first column: the image's index in its split
 
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
-from g2core.names import REPORT_DIR, TEST, study_experiment
+from g2core.names import REPORT_DIR, REPORT_HTML, TEST, study_experiment
 
 from . import cross_dataset as across
 from . import markdown, verdicts
@@ -21,11 +21,12 @@ from .collect import ReportError, StudyInfo, load_study
 from .columns import Columns, choose_columns, value_columns
 from .delta_tables import baseline_table, details_table
 from .grad_shares import grad_share_table, with_section
+from .html import report_html
 from .observations import observations
-from .parent import log_summary, parent_summary
+from .parent import log_main_table, log_summary, note_tag, parent_summary, summary_step
 from .study_figures import draw_figures
 from .summary import Summary, rank_groups, summarize
-from .tables import main_table, to_csv, to_html, to_latex
+from .tables import main_table, to_csv, to_html, to_latex, to_markdown
 from .values import OBJECTIVE, SPLIT_CHOICES, run_values, select_runs
 
 
@@ -121,14 +122,21 @@ def write_report(
     readme = out_dir / "README.md"
     readme.write_text(text, encoding="utf-8")
     files.insert(0, readme)
+    # issue 14, MLflow as its users know it: a page the artifact viewer renders, the note, the table
+    page = out_dir / REPORT_HTML
+    page.write_text(report_html(text, out_dir, title), encoding="utf-8")
+    files.insert(1, page)
 
-    sentence = markdown.verdict(info, summary, comparison, split).split("\n", 1)[0]
+    verdict_text = markdown.verdict(info, summary, comparison, split)
+    sentence = verdict_text.split("\n", 1)[0]
     tags, logged = parent_summary(info, summary, comparison, metrics, sentence, split)
+    tags.update(note_tag(title, verdict_text, to_markdown(tables[0])))
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
         for path in files:
             client.log_artifact(info.parent_run_id, str(path), REPORT_DIR)
-        log_summary(client, info.parent_run_id, tags, logged)
+        log_main_table(client, info.parent_run_id, tables[0])
+        log_summary(client, info.parent_run_id, tags, logged, summary_step(client, selected))
     best = _best(info, summary, comparison)
     return ReportResult(
         out_dir, files, text, info.parent_run_id, best, notes, split, sentence, comparison, tags, logged
