@@ -15,7 +15,7 @@ from g2core.cli import run_cli
 from g2core.store_probe import check_entry_stores
 
 # Overrides that select or change the study itself; every other one applies to each trial.
-STUDY_KEYS = ("study=", "+study=", "study.", "+study.", "++study")
+STUDY_KEYS = ("study=", "+study=", "study.", "+study.", "++study", "study/", "+study/")
 
 
 @hydra.main(config_path="../conf", config_name="ablate", version_base="1.3")

@@ -7,6 +7,7 @@ MLflow child runs of one parent run.
   runner.py    run_study: preflight (every trial's config validated once, data opened), parent run, workers,
                the report at the end
   worker.py    a worker: takes trials and trains each with g2core.train.train(..., validated=True)
+  launch/      where the workers run (study.launcher): ray tasks, SLURM jobs through submitit
 Only Optuna's public API; trains only through train() and TrainHooks; tags and attributes from g2core.names.
 """
 

@@ -137,6 +137,11 @@ def _worker_main(plan: TrialPlan, index: int) -> None:
 
 
 def _run_workers(plan: TrialPlan, workers: int) -> None:
+    if plan.spec.launcher["name"] != "local":  # study/launcher=ray|slurm: g2core.study.launch
+        from g2core.study.launch import launch_workers
+
+        launch_workers(plan)
+        return
     if workers == 1:
         work(plan)
         return

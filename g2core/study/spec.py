@@ -12,6 +12,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
 from g2core.names import LOSS_TERMS, VAL, metric_key, study_experiment
+from g2core.study.launch.settings import check_launcher
 from g2core.study.test_sets import parse_test_sets
 from g2core.validate import check_keys
 
@@ -44,6 +45,8 @@ class StudySpec:
     pruner_warmup_epochs: int = 1
     heartbeat_s: float = 20.0
     grace_s: float = 120.0
+    # where the workers run (conf/study/launcher/*.yaml, g2core.study.launch): local | ray | slurm
+    launcher: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
 
     def pairs(self) -> list[tuple[str, int]]:
         return [(v, s) for v in self.variants for s in self.seeds]
@@ -69,7 +72,8 @@ def _is_int(value: Any, minimum: int) -> bool:
 
 def load_spec(cfg: DictConfig) -> StudySpec:
     """Read and check cfg.study against StudySpec; every error names the key to fix."""
-    if "study" not in cfg or not isinstance(cfg.study, DictConfig):
+    # conf/ablate.yaml selects study/launcher by default: a study without +study=<name> has only that
+    if "study" not in cfg or not isinstance(cfg.study, DictConfig) or set(cfg.study) <= {"launcher"}:
         raise ConfigError(
             f"no study selected: pass +study=<name>; available: {', '.join(available('study'))}"
         )
@@ -155,5 +159,6 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         test_sets=parse_test_sets(s.get("test_sets"), str(cfg.paths.root)),
         heartbeat_s=float(s["heartbeat_s"]),
         grace_s=float(s["grace_s"]),
+        launcher=check_launcher(s["launcher"], cfg.paths.root, name),
     )
     return StudySpec(**s)
