@@ -79,3 +79,31 @@ def test_ddp_run_killed_resumes_into_one_finished_run(root: Path) -> None:
     again = subprocess.run(torchrun(root, *extra), env=ENV, capture_output=True, text=True, timeout=120)
     assert again.returncode == 0, again.stderr[-3000:]
     assert len(client.search_runs([run.info.experiment_id])) == 1
+
+
+def test_study_trials_each_run_as_a_two_process_torchrun_job(root: Path) -> None:
+    cmd = [
+        sys.executable,
+        str(REPO / "experiments" / "ablate.py"),
+        "+study=loss_terms",
+        *tiny(root, "trainer.max_epochs=1", "trainer.num_samples=0"),
+        "study.variants=[ssi_only,ssi_silog]",
+        "study.baseline=ssi_silog",
+        "study.seeds=[0]",
+        "+study.procs_per_trial=2",
+    ]
+    out = subprocess.run(cmd, env=ENV, capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout[-2000:] + out.stderr[-3000:]
+    client = MlflowClient(f"sqlite:///{root / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("g2/loss_terms").experiment_id])
+    parents = [r for r in runs if r.data.tags.get("g2.role") == "parent"]
+    kids = [r for r in runs if r.data.tags.get("g2.role") == "child"]
+    assert len(parents) == 1 and len(kids) == 2, "one child per trial: only each job's master logs"
+    for kid in kids:
+        assert kid.info.status == "FINISHED"
+        assert kid.data.tags["mlflow.parentRunId"] == parents[0].info.run_id
+        assert kid.data.tags["study"] == "loss_terms" and kid.data.tags["trial"].isdigit()
+        assert kid.info.run_name == f"{kid.data.tags['variant']}-s0"
+        assert "test/abs_rel" in kid.data.metrics
+    assert {k.data.tags["variant"] for k in kids} == {"ssi_only", "ssi_silog"}
+    assert not list((root / "studies" / "loss_terms" / "runs").glob("*/ddp_trial.*")), "handoff left behind"

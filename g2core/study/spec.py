@@ -34,6 +34,7 @@ class StudySpec:
     direction: str = "minimize"  # minimize | maximize
     overrides: tuple[str, ...] = ()
     workers: int = 1
+    procs_per_trial: int = 1  # > 1: each trial is a torchrun DDP job of that many processes (ddp_trial)
     storage: str | None = None
     max_failures: int = 3
     experiment: str = ""  # "" = g2/<name>
@@ -116,6 +117,10 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         raise ConfigError(f"study.direction={s['direction']!r}: expected minimize or maximize")
     if not _is_int(s["workers"], 1):
         raise ConfigError(f"study.workers={s['workers']!r}: expected an integer >= 1")
+    if not _is_int(s["procs_per_trial"], 1):
+        raise ConfigError(
+            f"study.procs_per_trial={s['procs_per_trial']!r}: expected an integer >= 1 (processes, one GPU each)"
+        )
     if not _is_int(s["max_failures"], 0):
         raise ConfigError(f"study.max_failures={s['max_failures']!r}: expected an integer >= 0")
     for key in ("pruner_warmup_epochs", "heartbeat_s", "grace_s"):

@@ -32,11 +32,12 @@ from g2core.names import (
     trial_key,
     weight_param,
 )
+from g2core.study.ddp_trial import train_trial
 from g2core.study.spec import StudySpec, search_key
 from g2core.study.storage import open_storage, release, too_many_failures
 from g2core.study.test_sets import evaluate_test_sets
 from g2core.tracking import git_commit
-from g2core.train import StopTraining, TrainHooks, train
+from g2core.train import StopTraining, TrainHooks
 
 
 @dataclass(frozen=True)
@@ -146,7 +147,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     started = time.time()
     try:
         with Heartbeat(trial, spec.heartbeat_s):
-            result = train(cfg, hooks, validated=True)  # the runner's preflight validated it
+            result = train_trial(cfg, hooks, plan, trial)  # here, or torchrun (study.procs_per_trial)
             evaluate_test_sets(cfg, spec.test_sets, result.run_id, result.run_dir)  # study.test_sets
     except StopTraining as exc:
         say(f"trial {trial.number} pruned: {key} ({exc})")

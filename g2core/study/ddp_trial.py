@@ -1,0 +1,157 @@
+"""One study trial on several processes: `study.procs_per_trial: N` (N > 1) trains each trial as
+`torchrun --standalone --nproc_per_node=N -m g2core.study.ddp_trial <handoff>` instead of in the worker's
+own process, so that a Ray task or a SLURM job holding N GPUs gives all of them to one trial (DDP, one GPU
+per process; gloo on a CPU).
+
+The worker hands the child the trial's composed config itself (pickled, with the study plan and the Optuna
+trial id), not command-line overrides: the child run is then filed exactly as an in-process trial's is
+(the same parent, run name, study/trial/role tags, run folder and config hash). The master process opens
+the Optuna study to name the MLflow run on the trial and, in a search, to report each validation to the
+pruner; its decision is broadcast, so every rank stops together. It writes the outcome (the best metrics,
+pruned, or the error) as JSON beside the handoff for the worker to read.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from omegaconf import DictConfig
+
+from g2core.train import StopTraining, TrainHooks, train
+from g2core.train.trainer import TrainResult
+
+if TYPE_CHECKING:
+    import optuna
+
+    from g2core.study.worker import TrialPlan
+
+HANDOFF = "ddp_trial.pkl"  # in the trial's run folder: written by the worker, read by every rank
+OUTCOME = "ddp_trial.json"  # written by the master rank, read by the worker
+
+
+def train_trial(cfg: DictConfig, hooks: TrainHooks, plan: TrialPlan, trial: optuna.Trial) -> TrainResult:
+    """Train one trial: in this process, or as a torchrun job of study.procs_per_trial processes."""
+    procs = plan.spec.procs_per_trial
+    if procs <= 1:
+        return train(cfg, hooks, validated=True)  # the runner's preflight validated it
+    run_dir = Path(cfg.trainer.run_dir)
+    run_dir.mkdir(parents=True, exist_ok=True)
+    handoff, outcome = run_dir / HANDOFF, run_dir / OUTCOME
+    outcome.unlink(missing_ok=True)
+    with handoff.open("wb") as f:
+        pickle.dump({"cfg": cfg, "plan": plan, "trial_id": trial._trial_id}, f)
+    cmd = [
+        sys.executable,
+        "-m",
+        "torch.distributed.run",
+        "--standalone",
+        f"--nproc_per_node={procs}",
+        "-m",
+        "g2core.study.ddp_trial",
+        str(handoff),
+    ]
+    proc = subprocess.Popen(cmd)
+    try:
+        code = proc.wait()
+    except KeyboardInterrupt:  # Ctrl-C reached torchrun too: let the ranks close the run as KILLED
+        proc.wait(timeout=120)
+        raise
+    finally:
+        handoff.unlink(missing_ok=True)
+    return _result(outcome, code, procs)
+
+
+def _result(outcome: Path, code: int, procs: int) -> TrainResult:
+    if not outcome.exists():
+        raise RuntimeError(
+            f"torchrun --nproc_per_node={procs} exited with status {code} before the trial ended "
+            "(study.procs_per_trial); its output is above"
+        )
+    out = json.loads(outcome.read_text())
+    outcome.unlink()
+    if out.get("pruned"):
+        raise StopTraining(out["pruned"])
+    if out.get("error"):
+        raise RuntimeError(out["error"])
+    return TrainResult(
+        out["run_id"],
+        Path(out["run_dir"]),
+        best=out["best"],
+        best_epoch=out["best_epoch"],
+        already_finished=out["already_finished"],
+    )
+
+
+def _rank_hooks(plan: TrialPlan, trial_id: int, master: bool) -> TrainHooks:
+    """The worker's hooks (g2core.study.worker.objective), for a rank of the torchrun job."""
+    from g2core.names import ATTR_RUN_ID
+    from g2core.train.setup import Dist, from_master
+
+    spec, ranks = plan.spec, Dist(*_ranks())
+    trial = _open_trial(plan, trial_id) if master else None
+
+    def on_validation(epoch: int, metrics: dict[str, float]) -> None:
+        if spec.kind != "search":
+            return
+        pruned = False
+        if trial is not None:
+            trial.report(metrics[spec.metric], epoch)
+            pruned = trial.should_prune()
+        if from_master(pruned, ranks):
+            raise StopTraining(f"pruned by Optuna's median pruner at epoch {epoch + 1}")
+
+    started = (lambda run_id: trial.set_user_attr(ATTR_RUN_ID, run_id)) if trial is not None else None
+    return TrainHooks(on_run_started=started, on_validation=on_validation)
+
+
+def _open_trial(plan: TrialPlan, trial_id: int) -> optuna.Trial:
+    import optuna
+
+    from g2core.study.worker import load_study
+
+    optuna.logging.set_verbosity(optuna.logging.ERROR)
+    study, _ = load_study(plan)
+    return optuna.trial.Trial(study, trial_id)
+
+
+def _ranks() -> tuple[int, int, int]:
+    import os
+
+    env = os.environ
+    return int(env.get("RANK", "0")), int(env.get("LOCAL_RANK", "0")), int(env.get("WORLD_SIZE", "1"))
+
+
+def main(handoff: Path) -> int:
+    """One rank of the torchrun job: train the handed-off trial; the master writes the outcome."""
+    logging.basicConfig(level=logging.WARNING)
+    with handoff.open("rb") as f:
+        job: dict[str, Any] = pickle.load(f)  # written by this trial's worker a moment ago
+    cfg, plan = job["cfg"], job["plan"]
+    master = _ranks()[0] == 0
+    outcome: dict[str, Any] = {}
+    try:
+        result = train(cfg, _rank_hooks(plan, job["trial_id"], master), validated=True)
+        outcome = {
+            "run_id": result.run_id,
+            "run_dir": str(result.run_dir),
+            "best": result.best,
+            "best_epoch": result.best_epoch,
+            "already_finished": result.already_finished,
+        }
+    except StopTraining as exc:
+        outcome = {"pruned": str(exc)}
+    except Exception as exc:
+        outcome = {"error": f"{type(exc).__name__}: {exc}"}
+    if master:
+        (handoff.parent / OUTCOME).write_text(json.dumps(outcome))
+    return 1 if "error" in outcome else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(Path(sys.argv[1])))
