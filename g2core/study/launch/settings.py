@@ -3,6 +3,8 @@ nor submitit, so a bad setting is one line even where the extra is not installed
 
 from __future__ import annotations
 
+import importlib.util
+import re
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {
     },
 }
 SLURM_CLUSTERS = (None, "slurm", "local", "debug")
+# launcher -> (the package it needs, the extra that installs it)
+PACKAGES = {"ray": ("ray", "ray"), "slurm": ("submitit", "slurm")}
+_RAY_ADDRESS = re.compile(r"^(ray://)?[A-Za-z0-9_.\[\]:-]+:\d+$")
 
 
 def _count(key: str, value: Any, minimum: int, *, optional: bool = False) -> None:
@@ -34,6 +39,17 @@ def _count(key: str, value: Any, minimum: int, *, optional: bool = False) -> Non
         return
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ConfigError(f"study.launcher.{key}={value!r}: expected an integer >= {minimum}")
+
+
+def require(name: str) -> None:
+    """One line naming the extra when the launcher's package is not installed (found, not imported)."""
+    if name not in PACKAGES:
+        return
+    package, extra = PACKAGES[name]
+    if importlib.util.find_spec(package) is None:
+        raise ConfigError(
+            f"study.launcher={name}: needs the {package!r} package; pip install -e '.[{extra}]'"
+        )
 
 
 def check_launcher(launcher: dict[str, Any] | None, root: str | Path, study: str) -> dict[str, Any]:
@@ -46,12 +62,14 @@ def check_launcher(launcher: dict[str, Any] | None, root: str | Path, study: str
             "select one with study/launcher=<name> (e.g. study/launcher=ray)"
         )
     check_keys(given, ["name", *DEFAULTS[name]], "study.launcher.")
+    require(name)
     s = {"name": name, **DEFAULTS[name], **given}
     if name == "ray":
         address = s["address"]
-        if address is not None and not (address == "auto" or str(address).startswith("ray://")):
+        if address is not None and not (address == "auto" or _RAY_ADDRESS.match(str(address))):
             raise ConfigError(
-                f"study.launcher.address={address!r}: expected null (a local cluster), auto or ray://host:port"
+                f"study.launcher.address={address!r}: expected null (a local cluster), auto, "
+                "ray://host:port (Ray Client) or host:port (the head's GCS)"
             )
         _count("num_cpus", s["num_cpus"], 1, optional=True)
         resources = {**DEFAULTS["ray"]["resources"], **dict(s["resources"] or {})}
