@@ -104,6 +104,9 @@ class OptimConfig:
     grad_clip: float = rule(ge=0)  # 0 disables clipping
     scheduler: SchedulerConfig
     no_decay_norm_and_bias: bool = True  # adamw: no decay for norms, biases and ReZero alphas
+    # lr of everything but a pretrained encoder (model.encoder_prefixes), as a multiple of lr: 10 in Depth
+    # Anything V2's fine-tuning (g2core.train.param_groups)
+    head_lr_mult: float = rule(gt=0, default=1.0)
 
 
 @dataclass(kw_only=True)

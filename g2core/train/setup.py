@@ -11,7 +11,7 @@ import torch
 import torch.distributed as dist
 from omegaconf import DictConfig
 
-from g2core.schema import OptimConfig
+from g2core.train.param_groups import parameter_groups
 
 
 @dataclass(frozen=True)
@@ -60,19 +60,8 @@ def from_master(value: Any, ranks: Dist) -> Any:
 
 
 def build_optimizer(model: torch.nn.Module, optim: DictConfig, device: torch.device) -> torch.optim.Optimizer:
-    decay, no_decay = [], []
-    for _, param in model.named_parameters():
-        if not param.requires_grad:
-            continue
-        # Norm weights, biases and ReZero alphas are 0/1-dim: decaying them only fights the architecture.
-        (no_decay if param.ndim < 2 else decay).append(param)
-    if optim.name == "adamw" and optim.get("no_decay_norm_and_bias", OptimConfig.no_decay_norm_and_bias):
-        groups = [
-            {"params": decay, "weight_decay": optim.weight_decay},
-            {"params": no_decay, "weight_decay": 0.0},
-        ]
-    else:
-        groups = [{"params": decay + no_decay, "weight_decay": optim.weight_decay}]
+    # Decay / no-decay groups, and a pretrained encoder's lr apart from the head's (optim.head_lr_mult).
+    groups = parameter_groups(model, optim)
     cls = torch.optim.AdamW if optim.name == "adamw" else torch.optim.Adam
     kwargs = {"fused": True} if device.type == "cuda" else {}
     return cls(groups, lr=optim.lr, betas=tuple(optim.betas), **kwargs)
