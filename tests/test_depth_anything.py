@@ -103,7 +103,7 @@ def test_the_recipe_trains_the_head_at_ten_times_the_encoder_lr_with_poly_decay(
 
 
 def test_a_head_lr_needs_a_model_that_names_its_encoder() -> None:
-    cfg = compose(["optim=adamw", "+optim.head_lr_mult=10"])
+    cfg = compose(["optim=adamw", "+optim.head_lr_mult=10"])  # a schema default, absent from conf/optim
     validate_train_config(cfg)
     model = build_model("g2_unet", levels=2, features=4, in_channels=3)
     with pytest.raises(ConfigError, match="optim.head_lr_mult=10: model g2_unet .* set optim.head_lr_mult=1"):
