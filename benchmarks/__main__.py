@@ -1,6 +1,6 @@
 """`python -m benchmarks [--quick] [--only NAME ...] [--json PATH]`: run the suite, print a markdown table, write JSON.
 
-Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, flop_bound, gpu.
+Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, flop_bound, levers, gpu.
 Every comparison runs both sides in this process (or this invocation), alternating, and reports the median of the
 per-round ratios with their min-max. `--quick` is a smoke run (a few steps each; what the test runs).
 """
@@ -28,6 +28,7 @@ from benchmarks import (
     lightning_cmp,
     logging_cost,
     loss_cost,
+    speed_levers,
     study_throughput,
     test_split_cost,
     trainer_overhead,
@@ -43,6 +44,7 @@ SECTIONS: dict[str, Callable[[Settings], Section]] = {
     "study": study_throughput.run,
     "test_split": test_split_cost.run,
     "flop_bound": flop_bound.run,
+    "levers": speed_levers.run,
     "gpu": gpu.run,
 }
 DEFAULT_JSON = Path(__file__).resolve().parent / "results.json"

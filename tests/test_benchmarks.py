@@ -22,6 +22,7 @@ SECTIONS = (
     "study",
     "test_split",
     "flop_bound",
+    "levers",
     "gpu",
 )
 # Sections that may be skipped in --quick on a CPU machine, and why.

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 import math
 import os
+import shutil
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,6 +14,8 @@ import torch.distributed as dist
 from omegaconf import DictConfig
 
 from g2core.train.param_groups import parameter_groups
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -96,3 +100,21 @@ def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
     if precision == "fp32":
         return None
     return torch.bfloat16 if precision == "bf16" else torch.float16
+
+
+def compiled(net: torch.nn.Module, device: torch.device) -> torch.nn.Module:
+    """torch.compile(net), or `net` unchanged with one warning line when the CPU has no C++ compiler.
+
+    On a CPU inductor writes C++ and builds it with the compiler in $CXX (else g++/c++/clang++); without one
+    the first step would fail deep inside inductor, so the run goes on eager instead.
+    """
+    if device.type == "cpu":
+        candidates = [os.environ["CXX"]] if os.environ.get("CXX") else ["g++", "c++", "clang++"]
+        if not any(shutil.which(c) for c in candidates):
+            log.warning(
+                "trainer.compile=true: no C++ compiler (%s) on PATH for torch.compile on the CPU; "
+                "running eager (install g++ or set CXX)",
+                "/".join(candidates),
+            )
+            return net
+    return torch.compile(net)

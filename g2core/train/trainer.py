@@ -59,6 +59,7 @@ from g2core.train.setup import (
     autocast_dtype,
     build_optimizer,
     build_scheduler,
+    compiled,
     from_master,
     init_distributed,
 )
@@ -176,7 +177,7 @@ def set_up(ctx: RunContext, saved: dict[str, Any] | None) -> RunState:
             model, device_ids=[device.index] if device.type == "cuda" else None
         )
     if cfg.trainer.compile:
-        state.net = torch.compile(state.net)
+        state.net = compiled(state.net, device)
 
     if saved is None:  # once per run, so every report can say what learning nothing scores
         with ctx.hooks.timed(Phase.REFERENCE):

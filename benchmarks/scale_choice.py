@@ -1,0 +1,140 @@
+"""Which default scale separates the recipes best for the time it takes (issue 13, goal 4).
+
+`python -m benchmarks.scale_choice [--json PATH] [--only NAME ...]` runs the default study
+(conf/study/loss_terms.yaml, 4 variants x 2 seeds) once per candidate (resolution, epochs) setting, each in its
+own temporary root, exactly as `make run` would with those overrides, and reads the finished runs back from
+MLflow. Per setting it prints:
+- wall: the whole study's wall time on this machine (process start to report);
+- F: between-variant spread of the test abs_rel over seed noise (one-way ANOVA F over variants, seeds as
+  replicates): how well the study tells the recipes apart at this n;
+- δ1 gain: mean test δ1 of all runs minus the mean-depth reference's δ1 (what the runs learned beyond
+  predicting the mean depth);
+- F per minute: separation bought per minute of wall time.
+It takes about as long as the studies it runs (several minutes each on a 2-core CPU): not part of `make bench`.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from mlflow import MlflowClient
+
+from g2core.names import (
+    ROLE_CHILD,
+    TAG_ROLE,
+    TAG_VARIANT,
+    TEST,
+    metric_key,
+    ref_param,
+    study_experiment,
+)
+
+REPO = Path(__file__).resolve().parents[1]
+STUDY = "loss_terms"
+
+
+@dataclass(frozen=True)
+class Candidate:
+    name: str
+    height: int
+    epochs: int
+
+    @property
+    def overrides(self) -> list[str]:
+        return [
+            f"data.height={self.height}",
+            f"data.width={self.height}",
+            f"trainer.max_epochs={self.epochs}",
+        ]
+
+
+CANDIDATES = (
+    Candidate("32x32, 5 epochs (today's default)", 32, 5),
+    Candidate("48x48, 3 epochs", 48, 3),
+    Candidate("64x64, 2 epochs", 64, 2),
+)
+
+
+def anova_f(groups: list[list[float]]) -> float:
+    """One-way ANOVA F: between-group mean square over within-group mean square."""
+    k, n = len(groups), sum(len(g) for g in groups)
+    grand = statistics.fmean(v for g in groups for v in g)
+    between = sum(len(g) * (statistics.fmean(g) - grand) ** 2 for g in groups) / (k - 1)
+    within = sum((v - statistics.fmean(g)) ** 2 for g in groups for v in g) / (n - k)
+    return between / within if within > 0 else float("inf")
+
+
+def measure(candidate: Candidate, root: Path) -> dict:
+    uri = f"sqlite:///{root / 'mlflow.db'}"
+    cmd = [
+        sys.executable,
+        "experiments/ablate.py",
+        f"+study={STUDY}",
+        f"paths.root={root}",
+        f"tracking.uri={uri}",
+        "trainer.progress=false",
+        *candidate.overrides,
+    ]
+    start = time.perf_counter()
+    subprocess.run(cmd, cwd=REPO, check=True, stdout=subprocess.DEVNULL)
+    wall = time.perf_counter() - start
+    client = MlflowClient(uri)
+    experiment = client.get_experiment_by_name(study_experiment(STUDY))
+    runs = client.search_runs([experiment.experiment_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}'")
+    abs_rel: dict[str, list[float]] = {}
+    delta1, ref_delta1 = [], []
+    for run in runs:
+        variant = run.data.tags[TAG_VARIANT]
+        abs_rel.setdefault(variant, []).append(run.data.metrics[metric_key(TEST, "abs_rel")])
+        delta1.append(run.data.metrics[metric_key(TEST, "delta1")])
+        ref_delta1.append(float(run.data.params[ref_param(metric_key(TEST, "delta1"))]))
+    f = anova_f(list(abs_rel.values()))
+    return {
+        "setting": candidate.name,
+        "wall_s": wall,
+        "runs": len(runs),
+        "test_abs_rel": {v: statistics.fmean(x) for v, x in sorted(abs_rel.items())},
+        "F": f,
+        "delta1_gain": statistics.fmean(delta1) - statistics.fmean(ref_delta1),
+        "F_per_minute": f / (wall / 60),
+    }
+
+
+def table(rows: list[dict]) -> str:
+    lines = [
+        "| setting | wall (s) | F (variants over seeds, test abs_rel) | δ1 gain over mean depth | F per minute |",
+        "|---|---|---|---|---|",
+    ]
+    for r in rows:
+        lines.append(
+            f"| {r['setting']} | {r['wall_s']:.0f} | {r['F']:.1f} | {r['delta1_gain']:+.3f} | {r['F_per_minute']:.2f} |"
+        )
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--only", nargs="*", type=int, help="indices into the candidates (0-based)")
+    args = parser.parse_args()
+    chosen = [CANDIDATES[i] for i in args.only] if args.only else list(CANDIDATES)
+    rows = []
+    for candidate in chosen:
+        with tempfile.TemporaryDirectory(prefix="g2-scale-") as tmp:
+            rows.append(measure(candidate, Path(tmp)))
+        print(json.dumps(rows[-1]), flush=True)
+    print(table(rows))
+    if args.json:
+        args.json.write_text(json.dumps(rows, indent=2))
+
+
+if __name__ == "__main__":
+    main()
