@@ -248,6 +248,7 @@ TAG_EVAL_DATASET = "g2.eval.dataset"
 TAG_EVAL_CHECKPOINT = "g2.eval.checkpoint"  # what the command was given: a path or a runs:/ URI
 RUNS_URI_SCHEME = "runs:/"  # MLflow's artifact URI of a run: runs:/<run_id>/<artifact path>
 BEST_CHECKPOINT_ARTIFACT = f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}"  # tracking.log_checkpoints uploads it
+CHECKPOINT_RUN_ID = "mlflow_run_id"  # the field of last.pt that names its MLflow run (g2core.train.checkpoint)
 
 
 def eval_key(dataset: str, metric: str) -> str:

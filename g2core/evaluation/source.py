@@ -20,6 +20,7 @@ from mlflow.exceptions import MlflowException
 from g2core.config import ConfigError, redact
 from g2core.names import (
     BEST_CHECKPOINT_ARTIFACT,
+    CHECKPOINT_RUN_ID,
     LAST_CHECKPOINT,
     RUNS_URI_SCHEME,
     TAG_PARENT_RUN_ID,
@@ -120,7 +121,7 @@ def _run_of_file(client: MlflowClient, checkpoint: Checkpoint) -> tuple[str | No
             return runs[-1].info.run_id, experiment.experiment_id
     last = checkpoint.path.parent / LAST_CHECKPOINT
     try:
-        run_id = load(last).get("mlflow_run_id") if last.is_file() else None
+        run_id = load(last).get(CHECKPOINT_RUN_ID) if last.is_file() else None
         if run_id:
             return run_id, client.get_run(run_id).info.experiment_id
     except Exception:  # unreadable, or a run of another store: the evaluation stands on its own
