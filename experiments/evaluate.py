@@ -15,9 +15,12 @@ from g2core.cli import run_cli
 
 @hydra.main(config_path="../conf", config_name="evaluate", version_base="1.3")
 def main(cfg: DictConfig) -> None:
+    from hydra.core.hydra_config import HydraConfig
+
     from g2core.evaluation.command import evaluate_checkpoint, summary_lines
 
-    result = run_cli(lambda: evaluate_checkpoint(cfg))
+    preset = HydraConfig.get().runtime.choices.get("data")  # data=nyu names the dataset nyu
+    result = run_cli(lambda: evaluate_checkpoint(cfg, preset))
     print("\n".join(summary_lines(result)))
 
 

@@ -83,14 +83,16 @@ def _check(cfg: DictConfig) -> str:
     return str(cfg.ckpt)
 
 
-def evaluate_checkpoint(cfg: DictConfig) -> Evaluation:
-    """Evaluate cfg.ckpt on cfg.data; log an MLflow run when there is a store (see tracking_store)."""
+def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Evaluation:
+    """Evaluate cfg.ckpt on cfg.data; log an MLflow run when there is a store (see tracking_store).
+
+    `data_preset`: the data=<preset> the command chose (Hydra's choice), which names the dataset."""
     from g2core.train.setup import autocast_dtype
 
     source = _check(cfg)
     data = OmegaConf.to_container(cfg.data, resolve=True)
     split = str(cfg.eval.split)
-    name = dataset_name(data, cfg.eval.get("dataset"))
+    name = dataset_name(data, cfg.eval.get("dataset"), data_preset)
     device = pick_device(str(cfg.trainer.device))
     uri = tracking_store(cfg)
     client = MlflowClient(uri) if uri else None

@@ -56,11 +56,14 @@ def evaluation_dataset(data: Mapping[str, Any], split: str, *, sparse_input: boo
     return test
 
 
-def dataset_name(data: Mapping[str, Any], given: str | None) -> str:
-    """The name in `eval/<dataset>/<metric>`: `given` (eval.dataset), else the folder's name (data.test_root,
-    else data.root; a file's stem), else the data source (synthetic)."""
+def dataset_name(data: Mapping[str, Any], given: str | None, preset: str | None = None) -> str:
+    """The name in `eval/<dataset>/<metric>`: `given` (eval.dataset); else the data preset the command chose
+    when it names a dataset (data=nyu: nyu; not the generic h5); else the folder's name (data.test_root, else
+    data.root; a file's stem); else the data source (synthetic)."""
     if given:
         return validate_name(str(given), "eval.dataset")
+    if preset and preset != "h5":
+        return validate_name(str(preset), "data")
     root = data.get("test_root") or data.get("root")
     if data.get("name") != "h5" or not root or root == "???":
         return validate_name(str(data.get("name")), "data.name")
