@@ -10,6 +10,7 @@ registry for size rules, tracking/ and study/ use stack/net.py's probes, a study
   sample_grid.py         the one sample-grid drawing (trainer samples, the report's qualitative figure).
   tracking/              MLflow client side: store, run identity, batched logging, outages.
   train/                 one run; knows nothing of studies.
+  evaluation/            a checkpoint on any data (experiments/evaluate.py, study.test_sets); train's evaluation code.
   study/                 many runs as one Optuna study; calls train(), never its steps.
   report/                reads MLflow only (no torch, no Optuna storage): statistics, tables, figures, verdicts.
   stack/                 serving MLflow and PostgreSQL; net.py is the one pid / HTTP probe.
