@@ -167,6 +167,8 @@ TAG_BEST_TRIAL = study_tag("best_trial")  # a search's best trial by its validat
 SUMMARY = "summary"
 BEST_TRIAL = "best_trial"
 ALIGN_PARAM = "trainer.align"  # the run's alignment mode, as its (flattened) param
+# The data settings the metrics evaluate with (flattened params): the report aligns saved samples by them.
+MIN_DEPTH_PARAM, MAX_DEPTH_PARAM, EIGEN_CROP_PARAM = "data.min_depth", "data.max_depth", "data.eigen_crop"
 
 
 def verdict_tag(variant: str) -> str:

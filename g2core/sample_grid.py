@@ -1,6 +1,11 @@
-"""The one drawing of a sample grid: one row per validation image, one column per panel (the image, the
-ground truth, predictions, errors), shared by the trainer's `samples/epoch_XXX.png` and the report's
-`qualitative.png`.
+"""The one drawing of a sample grid, shared by the trainer's `samples/epoch_XXX.png` and the report's
+`qualitative.png`: per validation image a depth row (image | ground truth | each prediction) and an error row
+beneath it (|pred - gt| / gt of each prediction).
+
+Predictions are shown as the metrics see them: aligned by `trainer.align` through g2core.metrics.align over
+exactly the pixels the metrics count, then clamped to [min_depth, max_depth] as the metrics clamp them, so the
+mean of an error panel over its coloured pixels is that image's abs_rel. One depth colour scale for every
+depth panel, one error colour scale for every error panel, each with its colourbar.
 
 Drawn on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot: drawing changes no global
 backend or pyplot state of the process (a notebook that trains keeps its own backend).
@@ -16,19 +21,67 @@ import matplotlib
 import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
-from matplotlib.image import AxesImage
+
+DEPTH_CMAP, ERROR_CMAP = "viridis", "magma"
+ERROR_PERCENTILE = 98  # the error scale's top: a few far-off pixels must not wash out every panel
+MIN_ERROR_SCALE = 0.05  # a near-perfect prediction still gets a readable scale (5% relative error)
 
 
 @dataclass(frozen=True)
-class Column:
-    """One panel per row: RGB images [3,H,W] (uint8 or floats in [0,1]) when ``cmap`` is None, else [H,W] values drawn
-    with ``cmap`` over [vmin, vmax] (NaN, e.g. no ground truth, in white)."""
+class Evaluation:
+    """How the metrics of a run see a prediction: `trainer.align` and the data's depth range and crop."""
 
-    title: str
-    images: Sequence[np.ndarray]
-    cmap: str | None = None
-    vmin: float | None = None
-    vmax: float | None = None
+    align: str = "none"
+    min_depth: float = 1e-3
+    max_depth: float = 10.0
+    eigen_crop: bool = False
+
+
+@dataclass(frozen=True)
+class SampleGrid:
+    """What a grid shows, as arrays (tests check these, not pixels): K images, V predictions.
+
+    depth: ground truth [K,H,W], NaN where it has none; aligned[v] [K,H,W]: prediction v as the metrics see
+    it; error[v] [K,H,W]: |aligned - gt| / gt on the evaluated pixels, NaN elsewhere; depth_range and
+    error_max: the one colour scale of the depth panels and of the error panels.
+    """
+
+    rgb: np.ndarray
+    depth: np.ndarray
+    labels: list[str]
+    aligned: list[np.ndarray]
+    error: list[np.ndarray]
+    depth_range: tuple[float, float]
+    error_max: float
+    aligns: list[str]
+
+
+def as_evaluated(
+    depth: np.ndarray, pred: np.ndarray, evaluation: Evaluation
+) -> tuple[np.ndarray, np.ndarray]:
+    """(prediction aligned and clamped as the metrics do [K,H,W], evaluated pixels [K,H,W] bool).
+
+    depth: ground truth [K,H,W] with 0 where invalid (the trainer saves depth * mask), pred: raw [K,H,W].
+    """
+    # torch only here: the report imports this module and needs torch for nothing else of it.
+    import torch
+
+    from g2core.metrics.align import align_prediction
+    from g2core.metrics.standard import valid_pixels
+
+    gt = torch.from_numpy(np.ascontiguousarray(depth, dtype=np.float32))[:, None]
+    raw = torch.from_numpy(np.ascontiguousarray(pred, dtype=np.float32))[:, None]
+    e = evaluation
+    valid = valid_pixels(gt, gt > 0, e.min_depth, e.max_depth, e.eigen_crop)
+    aligned, _ = align_prediction(raw, gt, valid, e.align, e.min_depth, e.max_depth)
+    aligned = aligned.clamp(e.min_depth, e.max_depth)  # DepthMetrics clamps before every metric
+    return aligned[:, 0].numpy(), valid[:, 0].numpy()
+
+
+def relative_error(aligned: np.ndarray, depth: np.ndarray, valid: np.ndarray) -> np.ndarray:
+    """|aligned - gt| / gt on the evaluated pixels, NaN elsewhere (abs_rel per pixel)."""
+    safe = np.where(valid, depth, 1.0)
+    return np.where(valid, np.abs(aligned - safe) / safe, np.nan)
 
 
 def depth_scale(depth: np.ndarray, low: float = 0.0, high: float = 99.0) -> tuple[float, float]:
@@ -41,9 +94,28 @@ def depth_scale(depth: np.ndarray, low: float = 0.0, high: float = 99.0) -> tupl
     return vmin, vmax if vmax > vmin else vmin + 1.0
 
 
-def as_nan_where_invalid(depth: np.ndarray) -> np.ndarray:
-    """Ground truth with its holes (0) as NaN, so that they draw white instead of as the nearest depth."""
-    return np.where(depth > 0, depth, np.nan)
+def build_grid(
+    rgb: np.ndarray, depth: np.ndarray, predictions: Sequence[tuple[str, np.ndarray, Evaluation]], k: int
+) -> SampleGrid:
+    """The first k images of one set of validation images and each (label, raw prediction, evaluation)."""
+    depth = np.asarray(depth[:k], dtype=np.float32)
+    aligned, error = [], []
+    for _, pred, evaluation in predictions:
+        a, valid = as_evaluated(depth, np.asarray(pred[:k]), evaluation)
+        aligned.append(a)
+        error.append(relative_error(a, depth, valid))
+    finite = np.concatenate([e[np.isfinite(e)] for e in error]) if error else np.array([])
+    top = float(np.percentile(finite, ERROR_PERCENTILE)) if finite.size else 0.0
+    return SampleGrid(
+        rgb=np.asarray(rgb[:k]),
+        depth=np.where(depth > 0, depth, np.nan),
+        labels=[label for label, _, _ in predictions],
+        aligned=aligned,
+        error=error,
+        depth_range=depth_scale(depth, 1, 99),
+        error_max=max(top, MIN_ERROR_SCALE),
+        aligns=[evaluation.align for _, _, evaluation in predictions],
+    )
 
 
 def new_figure(width: float, height: float, **kwargs: object) -> Figure:
@@ -53,38 +125,72 @@ def new_figure(width: float, height: float, **kwargs: object) -> Figure:
     return fig
 
 
-def draw_sample_grid(
-    fig: Figure, columns: Sequence[Column], row_labels: Sequence[str] | None = None
-) -> AxesImage | None:
-    """Draw the grid on ``fig``; returns the last colour-mapped panel (for a colorbar), if any."""
-    rows = len(columns[0].images)
-    axes = fig.subplots(rows, len(columns), squeeze=False)
-    mapped = None
-    for col, column in enumerate(columns):
-        cmap = None if column.cmap is None else matplotlib.colormaps[column.cmap].with_extremes(bad="white")
-        for row in range(rows):
-            ax = axes[row, col]
-            data = column.images[row]
-            if cmap is None:
-                ax.imshow(np.transpose(data, (1, 2, 0)))
-            else:
-                mapped = ax.imshow(data, cmap=cmap, vmin=column.vmin, vmax=column.vmax)
-            # no ticks, frame or grid, but keep the axes so that a row label still shows
-            ax.set_xticks([])
-            ax.set_yticks([])
-            ax.grid(False)
-            for spine in ax.spines.values():
-                spine.set_visible(False)
-            if row == 0:
-                ax.set_title(column.title, fontsize=9)
-    if row_labels is not None:
-        for row, label in enumerate(row_labels):
-            axes[row, 0].set_ylabel(label)
-    return mapped
+def _bare(ax) -> None:
+    """No ticks, frame or grid, but keep the axes so that a row label still shows."""
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.grid(False)
+    for spine in ax.spines.values():
+        spine.set_visible(False)
 
 
-def save_figure(fig: Figure, path: Path, dpi: int) -> Path:
-    """PNG without Software/date chunks, so the bytes depend on the pixels alone."""
+def draw_grid(fig: Figure, grid: SampleGrid, row_label: str = "val") -> None:
+    """Draw ``grid`` on ``fig`` (made with a constrained layout): 2 rows per image, 2 + V columns."""
+    k, v = len(grid.depth), len(grid.labels)
+    axes = fig.subplots(2 * k, 2 + v, squeeze=False)
+    depth_cmap = matplotlib.colormaps[DEPTH_CMAP].with_extremes(bad="white")
+    error_cmap = matplotlib.colormaps[ERROR_CMAP].with_extremes(bad="white")
+    vmin, vmax = grid.depth_range
+    depth_image = error_image = None
+    for i in range(k):
+        top, bottom = axes[2 * i], axes[2 * i + 1]
+        top[0].imshow(np.transpose(grid.rgb[i], (1, 2, 0)))
+        top[1].imshow(grid.depth[i], cmap=depth_cmap, vmin=vmin, vmax=vmax)
+        for j in range(v):
+            depth_image = top[2 + j].imshow(grid.aligned[j][i], cmap=depth_cmap, vmin=vmin, vmax=vmax)
+            error_image = bottom[2 + j].imshow(
+                grid.error[j][i], cmap=error_cmap, vmin=0.0, vmax=grid.error_max
+            )
+            mean = np.nanmean(grid.error[j][i]) if np.isfinite(grid.error[j][i]).any() else np.nan
+            bottom[2 + j].set_xlabel(f"abs_rel {mean:.3f}", fontsize=8, labelpad=2)
+        for ax in (*top, *bottom):
+            _bare(ax)
+        bottom[0].set_visible(False)
+        bottom[1].set_visible(False)
+        top[0].set_ylabel(f"{row_label} #{i}")
+    titles = [
+        "image",
+        "ground truth",
+        *(f"{label}\n({align})" for label, align in zip(grid.labels, grid.aligns, strict=True)),
+    ]
+    for ax, title in zip(axes[0], titles, strict=True):
+        ax.set_title(title, fontsize=9)
+    # Depth scale on the right, error scale below: two bars on one side would overlap (the rows interleave).
+    if depth_image is not None:
+        fig.colorbar(
+            depth_image,
+            ax=axes.ravel().tolist(),
+            location="right",
+            shrink=0.6,
+            label="depth [m] (white: no ground truth)",
+        )
+    if error_image is not None:
+        fig.colorbar(
+            error_image,
+            ax=axes.ravel().tolist(),
+            location="bottom",
+            shrink=0.6,
+            aspect=40,
+            extend="max",
+            label="|pred − gt| / gt on the evaluated pixels (white: not evaluated)",
+        )
+
+
+def save_figure(fig: Figure, path: Path, dpi: int, svg: bool = False) -> Path:
+    """PNG without Software/date chunks, so the bytes depend on the pixels alone; with ``svg`` also the same
+    figure as SVG beside it (vector text and axes for papers; no date, so rebuilding gives the same bytes)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, dpi=dpi, metadata={"Software": None})
+    if svg:
+        fig.savefig(path.with_suffix(".svg"), format="svg", metadata={"Date": None})
     return path

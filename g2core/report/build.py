@@ -24,7 +24,7 @@ from .grad_shares import grad_share_table, with_section
 from .html import report_html
 from .observations import observations
 from .parent import log_main_table, log_summary, note_tag, parent_summary, summary_step
-from .study_figures import draw_figures
+from .study_figures import draw_figures, svg_files
 from .summary import Summary, rank_groups, summarize
 from .tables import main_table, to_csv, to_html, to_latex, to_markdown
 from .values import OBJECTIVE, SPLIT_CHOICES, run_values, select_runs
@@ -99,8 +99,8 @@ def write_report(
     files[3].write_text(to_html(tables, title), encoding="utf-8")
     if cross is not None:
         files.append(across.write_csv(cross, out_dir))
-    drawn = draw_figures(client, info, summary, columns, out_dir, notes) if figures else []
-    files += drawn
+    drawn = draw_figures(client, info, summary, columns, out_dir, notes, comparison) if figures else []
+    files += drawn + svg_files(drawn)
 
     text = markdown.readme(
         title,

@@ -1,8 +1,10 @@
-"""Comparison figures: metric bars, training and validation curves, the qualitative grid.
+"""Comparison figures: each seed's metric with the tables' confidence intervals, training and validation
+curves, the qualitative grid.
 
 Figures are drawn on `matplotlib.figure.Figure` with the Agg canvas, never through pyplot, so a report
 changes no global backend or state of the process that calls it; the canvas, the PNG writer and the
-qualitative grid are g2core.sample_grid's, shared with the trainer's samples/epoch_XXX.png.
+qualitative grid are g2core.sample_grid's, shared with the trainer's samples/epoch_XXX.png. Every figure is
+written twice: `<name>.png` (the README and report.html show it) and `<name>.svg` beside it (for papers).
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import matplotlib
@@ -19,17 +22,9 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from g2core.names import metric_spec
-from g2core.sample_grid import (
-    Column,
-    as_nan_where_invalid,
-    depth_scale,
-    draw_sample_grid,
-    new_figure,
-    save_figure,
-)
+from g2core.sample_grid import build_grid, draw_grid, new_figure, save_figure
 
 from .curves import band
-from .fmt import sig
 from .samples import Samples
 from .summary import Summary
 
@@ -55,7 +50,13 @@ def figure(width: float, height: float) -> Iterator[Figure]:
 
 
 def save(fig: Figure, path: Path) -> Path:
-    return save_figure(fig, path, DPI)
+    """`path` (PNG) and the same figure as SVG beside it; returns the PNG's path."""
+    return save_figure(fig, path, DPI, svg=True)
+
+
+def svg_of(png: Path) -> Path:
+    """The SVG `save` writes beside a PNG."""
+    return png.with_suffix(".svg")
 
 
 def colours(groups: list[str]) -> dict[str, tuple[float, ...]]:
@@ -74,67 +75,107 @@ def _title(metric: str, lower_is_better: bool) -> str:
     return f"{metric} {spec.arrow} ({'lower' if spec.lower_is_better else 'higher'} is better)"
 
 
+@dataclass(frozen=True)
+class Points:
+    """One group on one metric as metrics.png draws it: each seed's value, their mean, and the 95% CI of the
+    paired Δ against the baseline (significance.py's, the one the tables print) placed at the baseline's
+    mean + Δ, with its ▲/▼ mark (Holm-adjusted); no interval for the baseline, a search or one seed."""
+
+    group: str
+    values: np.ndarray
+    mean: float
+    ci: tuple[float, float] | None = None
+    centre: float = math.nan
+    mark: str = ""
+
+
+def metric_points(
+    summary: Summary, comparison: pd.DataFrame, metric: str, groups: list[str], baseline: str
+) -> tuple[list[Points], float]:
+    """Each group's points on a metric, and the baseline's mean over seeds (NaN without a baseline).
+
+    The interval is the table's [ci_low, ci_high] of Δ = variant - baseline (paired on seed and image) added
+    to the baseline's mean: it misses the dashed baseline line exactly when the CI of Δ excludes 0."""
+    base = summary.mean.loc[baseline, metric] if baseline in summary.mean.index else math.nan
+    out = []
+    for group in groups:
+        values = summary.samples(group, metric)
+        mean = float(np.mean(np.sort(values))) if values.size else math.nan
+        row = None
+        if not comparison.empty and group != baseline:
+            hit = comparison[(comparison["variant"] == group) & (comparison["metric"] == metric)]
+            row = hit.iloc[0] if len(hit) else None
+        if row is None or math.isnan(base) or math.isnan(row["ci_low"]):
+            out.append(Points(group, values, mean, mark="" if row is None else str(row["mark"] or "")))
+            continue
+        ci = (float(base + row["ci_low"]), float(base + row["ci_high"]))
+        out.append(Points(group, values, mean, ci, float(base + row["delta"]), str(row["mark"] or "")))
+    return out, float(base)
+
+
 def metrics_figure(
-    summary: Summary, metrics: list[str], lower_is_better: bool, baseline: str, path: Path
+    summary: Summary,
+    metrics: list[str],
+    lower_is_better: bool,
+    baseline: str,
+    path: Path,
+    comparison: pd.DataFrame | None = None,
 ) -> Path:
-    """Mean ± std over seeds per group, one subplot per metric, the baseline hatched."""
+    """One subplot per metric: each seed a dot, the mean a line, and each variant's 95% CI of Δ against the
+    baseline from the tables (no bars: a bar's length from a truncated axis misleads)."""
+    comparison = pd.DataFrame() if comparison is None else comparison
     groups = [g for g in summary.groups if summary.runs(g) > 0]
     palette = colours(summary.groups)
     ncols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)
-    width = max(4.0, 0.55 * len(groups) + 1.5)
-    with figure(width * ncols, 3.4 * nrows) as fig:
+    width = max(4.0, 0.7 * len(groups) + 1.5)
+    with figure(width * ncols, 3.6 * nrows + 0.4) as fig:
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
         for ax, metric in zip(axes, metrics, strict=False):
             spec = metric_spec(metric, lower_is_better)
-            means = summary.mean.loc[groups, metric].to_numpy(dtype=float)
-            stds = np.nan_to_num(summary.std.loc[groups, metric].to_numpy(dtype=float))
-            x = np.arange(len(groups))
-            bars = ax.bar(
-                x, means, yerr=stds, capsize=4, color=[palette[g] for g in groups], edgecolor="black"
-            )
-            for bar, group in zip(bars, groups, strict=True):
-                if group == baseline:
-                    bar.set_hatch("//")
-            for xi, m, s in zip(x, means, stds, strict=True):
-                if not math.isnan(m):
-                    ax.annotate(
-                        sig(m, 3),
-                        (xi, m + s),
-                        ha="center",
-                        va="bottom",
-                        fontsize=8,
-                        xytext=(0, 2),
-                        textcoords="offset points",
-                    )
-            _zoom(ax, means, stds)
+            points, base = metric_points(summary, comparison, metric, groups, baseline)
+            if not math.isnan(base):
+                ax.axhline(base, color="0.4", ls="--", lw=1, zorder=1)
+            for x, p in enumerate(points):
+                _draw_points(ax, x, p, palette[p.group])
             ax.set_xticks(
-                x, groups, rotation=30 if len(groups) > 3 else 0, ha="right" if len(groups) > 3 else "center"
+                range(len(groups)),
+                [f"{g}\n(baseline)" if g == baseline else g for g in groups],
+                rotation=30 if len(groups) > 3 else 0,
+                ha="right" if len(groups) > 3 else "center",
             )
+            ax.set_xlim(-0.6, len(groups) - 0.4)
             ax.set_title(_title(metric, spec.lower_is_better))
             ax.set_ylabel(axis_label(metric, spec.lower_is_better))
             ax.grid(axis="x", visible=False)
         for ax in axes[len(metrics) :]:
             ax.set_visible(False)
-        n_text = (
-            f"bars: mean over seeds, whiskers: ± std; hatched: baseline {baseline}"
-            if baseline
-            else ("bars: mean over seeds, whiskers: ± std")
-        )
-        fig.suptitle(f"Metrics at the best checkpoint ({n_text})", fontsize=11)
+        text = "dots: each seed, line: mean over seeds"
+        if not comparison.empty:
+            text += (
+                f";\nbar: 95% CI of Δ against {baseline} (paired bootstrap, as in the tables) drawn from the "
+                "baseline's mean (dashed); ▲/▼: significant after Holm"
+            )
+        fig.suptitle(f"Metrics at the selected checkpoint ({text})", fontsize=10)
         return save(fig, path)
 
 
-def _zoom(ax, means: np.ndarray, stds: np.ndarray) -> None:
-    """Start the axis above 0 when the bars differ by a few percent: otherwise the differences vanish."""
-    finite = ~np.isnan(means)
-    if not finite.any():
-        return
-    low = float(np.min(means[finite] - stds[finite]))
-    high = float(np.max(means[finite] + stds[finite]))
-    if low > 0 and (high - low) < 0.3 * high:
-        pad = 0.15 * (high - low) or 0.05 * high
-        ax.set_ylim(low - pad, high + 2 * pad)
+def _draw_points(ax, x: int, p: Points, colour: tuple[float, ...]) -> None:
+    """Seeds spread a little left of x (same order every build), the CI right of x."""
+    n = len(p.values)
+    offsets = np.linspace(-0.1, 0.1, n) if n > 1 else np.zeros(n)
+    ax.scatter(x - 0.12 + offsets, p.values, s=22, color=colour, edgecolor="black", lw=0.5, zorder=3)
+    if not math.isnan(p.mean):
+        ax.hlines(p.mean, x - 0.3, x + 0.06, color="black", lw=1.6, zorder=4)
+    if p.ci is not None:
+        low, high = p.ci
+        ax.errorbar(
+            x + 0.2, p.centre, yerr=[[p.centre - low], [high - p.centre]],
+            fmt="D", ms=4, color=colour, ecolor=colour, elinewidth=2, capsize=4, zorder=3,
+        )  # fmt: skip
+        if p.mark:
+            ax.annotate(p.mark, (x + 0.2, high), xytext=(0, 3), textcoords="offset points", ha="center",
+                        va="bottom", fontsize=10, color="black")  # fmt: skip
 
 
 def curves_figure(
@@ -192,22 +233,19 @@ def curves_figure(
 
 
 def qualitative_figure(samples: list[Samples], max_images: int, path: Path) -> Path:
-    """Rows = validation images; columns = image | ground truth | each group's prediction, one depth scale.
+    """Per validation image a depth row (image | ground truth | each group's prediction) and an error row,
+    each prediction aligned as its run's metrics align it; one depth scale, one error scale.
 
     The grid is g2core.sample_grid's, the one the trainer's samples/epoch_XXX.png are drawn with.
     """
     k = min(max_images, *(len(s.depth) for s in samples))
-    reference = samples[0]
-    vmin, vmax = depth_scale(reference.depth[:k], 1, 99)  # one scale for every depth panel
-    columns = [
-        Column("image", reference.rgb[:k]),
-        Column("ground truth", [as_nan_where_invalid(d) for d in reference.depth[:k]], "viridis", vmin, vmax),
-        *(Column(s.label, s.pred[:k], "viridis", vmin, vmax) for s in samples),
-    ]
-    with figure(2.3 * len(columns) + 0.8, 2.0 * k + 0.6) as fig:
-        image = draw_sample_grid(fig, columns, [f"val #{row}" for row in range(k)])
-        fig.colorbar(image, ax=fig.axes, shrink=0.8, label="depth [m] (white: no ground truth)")
+    reference = samples[0]  # every run of a study saves the same validation images
+    grid = build_grid(reference.rgb, reference.depth, [(s.label, s.pred, s.evaluation) for s in samples], k)
+    with figure(2.0 * (2 + len(samples)) + 2.4, 3.6 * k + 0.8) as fig:
+        draw_grid(fig, grid)
         fig.suptitle(
-            "Predictions at the best checkpoint, same validation images for every variant", fontsize=11
+            "Predictions at the best checkpoint, aligned as the metrics align them, on the same validation "
+            "images for every variant; below each, its relative error",
+            fontsize=11,
         )
         return save(fig, path)

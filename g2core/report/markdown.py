@@ -220,13 +220,18 @@ def missing_section(
 
 
 CAPTIONS = {
-    "metrics.png": "Metrics at the best checkpoint: mean over seeds, whiskers ± std.",
+    "metrics.png": "Each seed's value (dots) and the mean over seeds (line); for each variant the 95% CI of "
+    "its Δ against the baseline from the tables above (paired bootstrap), drawn from the baseline's mean "
+    "(dashed): a CI that misses the dashed line is a difference before correction, ▲/▼ after Holm.",
     "train_curves.png": "Training loss per term: mean over seeds, band min-max.",
     "val_curves.png": "Validation curves of the deciding metric and δ1: mean over seeds, band min-max.",
-    "qualitative.png": "The same validation images for every variant (first seed), one depth colour scale.",
-    "search_history.png": "Objective of each trial and the best so far.",
-    "search_importance.png": "Parameter importances (Optuna fANOVA, rebuilt from the MLflow runs).",
-    "search_parallel.png": "Loss weights of each trial, coloured by the objective.",
+    "qualitative.png": "The same validation images for every variant (first seed), aligned as the metrics "
+    "align them (`trainer.align`) and clamped to the depth range, one depth colour scale; below each, "
+    "|pred − gt| / gt on the evaluated pixels, one error colour scale for all.",
+    "search_history.png": "Optuna's optimisation history: objective of each trial and the best so far.",
+    "search_importance.png": "Optuna's parameter importances (fANOVA), on a study rebuilt from the MLflow runs.",
+    "search_parallel.png": "Optuna's parallel coordinates: loss weights of each trial and its objective.",
+    "search_slice.png": "Optuna's slice plot: the objective against each loss weight.",
 }
 
 
@@ -267,7 +272,8 @@ def readme(
     parts += ["## Provenance\n", provenance_section(summary.values, children)]
     if drawn:
         parts.append("## Figures\n")
-        parts += [f"![{p.stem}]({p.name})\n\n{CAPTIONS.get(p.name, '')}\n" for p in drawn]
+        # Each PNG has its SVG beside it (figures.save), for papers.
+        parts += [f"![{p.stem}]({p.name})\n\n{CAPTIONS.get(p.name, '')} [SVG]({p.stem}.svg)\n" for p in drawn]
     parts += ["## Missing / failed\n", missing_section(info, children, no_values, split)]
     if notes:
         parts += ["## Notes\n", "\n".join(f"- {n}" for n in notes) + "\n"]

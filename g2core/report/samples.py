@@ -1,4 +1,6 @@
-"""The validation predictions each run saved at its best epoch (`samples/best_predictions.npz`)."""
+"""The validation predictions each run saved at its best epoch (`samples/best_predictions.npz`), with the
+settings its metrics evaluated by (`trainer.align`, depth range, Eigen crop) read back from the run's params,
+so that the report's grid aligns them exactly as the run's metrics did (g2core.sample_grid)."""
 
 from __future__ import annotations
 
@@ -13,17 +15,38 @@ import numpy as np
 import pandas as pd
 from mlflow import MlflowClient
 
-from g2core.names import SAMPLES_PATH
+from g2core.names import (
+    ALIGN_PARAM,
+    EIGEN_CROP_PARAM,
+    MAX_DEPTH_PARAM,
+    MIN_DEPTH_PARAM,
+    SAMPLES_PATH,
+)
+from g2core.sample_grid import Evaluation
 
 
 @dataclass
 class Samples:
-    """First K validation images: rgb uint8 [K,3,H,W], depth float32 [K,H,W] (0 = invalid), pred [K,H,W]."""
+    """First K validation images: rgb uint8 [K,3,H,W], depth float32 [K,H,W] (0 = invalid), raw pred [K,H,W],
+    and how the run's metrics evaluate a prediction."""
 
     label: str
     rgb: np.ndarray
     depth: np.ndarray
     pred: np.ndarray
+    evaluation: Evaluation = Evaluation()
+
+
+def evaluation_of(params: dict[str, str]) -> Evaluation:
+    """The run's alignment and depth range from its flattened config; a key it did not log keeps the
+    default (DepthMetrics' own, and no alignment)."""
+    default = Evaluation()
+    return Evaluation(
+        align=params.get(ALIGN_PARAM) or default.align,
+        min_depth=float(params.get(MIN_DEPTH_PARAM, default.min_depth)),
+        max_depth=float(params.get(MAX_DEPTH_PARAM, default.max_depth)),
+        eigen_crop=str(params.get(EIGEN_CROP_PARAM, default.eigen_crop)).lower() in ("true", "1"),
+    )
 
 
 @contextmanager
@@ -69,7 +92,10 @@ def load_samples(
                 data = _load(client, row.run_id, Path(tmp))
                 if data is not None:
                     seed = f" s{int(row.seed)}" if row.seed is not None and not pd.isna(row.seed) else ""
-                    found.append(Samples(f"{group}{seed}", data["rgb"], data["depth"], data["pred"]))
+                    evaluation = evaluation_of(client.get_run(row.run_id).data.params)
+                    found.append(
+                        Samples(f"{group}{seed}", data["rgb"], data["depth"], data["pred"], evaluation)
+                    )
                     break
             if data is None and not rows.empty:
                 notes.append(f"No {SAMPLES_PATH} in any run of {group}: left out of qualitative.png.")

@@ -1,56 +1,84 @@
-"""Figures of a weight search: optimisation history, parameter importances, parallel coordinates.
+"""Figures of a weight search, drawn by Optuna itself (`optuna.visualization.matplotlib`): optimisation
+history, parameter importances, parallel coordinates, slice.
 
-Importances come from Optuna itself, on an in-memory study rebuilt from the MLflow child runs, so the
-report needs no access to the study's Optuna storage.
+The report reads MLflow only (it must not need the study's Optuna storage), so the figures are drawn from an
+in-memory study rebuilt from the MLflow child runs: one COMPLETE trial per finished trial with its loss
+weights as params and the deciding metric's validation value (mean over its runs) as its value, and a FAIL
+placeholder for each trial number without a finished run, so that Optuna's trial numbers are the study's.
+Search bounds are not in MLflow: each weight's observed range stands in for its distribution (the figures
+and fANOVA only need the values and their order).
 """
 
 from __future__ import annotations
 
 import math
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import matplotlib
 import numpy as np
 import optuna
 import pandas as pd
-from matplotlib.colors import Normalize
-from matplotlib.ticker import MaxNLocator
+from optuna.trial import TrialState
 
 from g2core.names import weight_param
 
 from .collect import StudyInfo
 from .columns import Columns, weight_column
-from .figures import axis_label, figure, save
-from .fmt import sig
+from .figures import STYLE, save
 from .summary import Summary
 from .values import OBJECTIVE
+
+FIGURE_SIZE = {"search_history": (7.5, 4.4), "search_importance": (7.0, 3.6)}
+PANEL_SIZE = (3.6, 3.6)  # slice and parallel coordinates grow with the number of weights
 
 
 def draw_search_figures(
     info: StudyInfo, summary: Summary, columns: Columns, out_dir: Path, notes: list[str]
 ) -> list[Path]:
-    """History, importances and parallel coordinates of a search; a note for each one it cannot draw."""
-    lower = info.lower_is_better
+    """Optuna's history, importances, parallel coordinates and slice; a note for each one it cannot draw."""
     trials = trial_frame(summary, OBJECTIVE, columns.weights)
     if trials.empty:
         notes.append("No finished trial with a trial number: search figures skipped.")
         return []
-    drawn = [history_figure(trials, info.metric, lower, out_dir / "search_history.png")]
+    lower = info.lower_is_better
+    varying = varying_weights(trials, columns.weights)
+    study = rebuild_study(trials, varying, lower)
+    target = f"{info.metric} (validation)"
+    viz = optuna.visualization.matplotlib
+    drawn = [
+        draw(lambda: viz.plot_optimization_history(study, target_name=target), out_dir / "search_history.png")
+    ]
     if len(trials) < 2:
         notes.append("Fewer than 2 finished trials: search_importance.png skipped.")
+    elif not varying:
+        notes.append("No loss weight varies across finished trials: search_importance.png skipped.")
     else:
+        evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # seeded: same store, same figure
         try:
-            found = importances(trials, columns.weights, lower)
+            drawn.append(
+                draw(
+                    lambda: viz.plot_param_importances(study, evaluator=evaluator, target_name=target),
+                    out_dir / "search_importance.png",
+                )
+            )
         except (RuntimeError, ValueError) as error:  # fANOVA on degenerate data: a note, not a crash
-            found = {}
             notes.append(f"Parameter importances failed ({error}).")
-        if found:
-            drawn.append(importance_figure(found, info.metric, out_dir / "search_importance.png"))
-        else:
-            notes.append("No loss weight varies across finished trials: search_importance.png skipped.")
-    if columns.weights:
+    if varying:
+        width = PANEL_SIZE[0] * max(2, len(varying))
         drawn.append(
-            parallel_figure(trials, columns.weights, info.metric, lower, out_dir / "search_parallel.png")
+            draw(
+                lambda: viz.plot_parallel_coordinate(study, target_name=target),
+                out_dir / "search_parallel.png",
+                (width, 4.6),
+            )
+        )
+        drawn.append(
+            draw(
+                lambda: viz.plot_slice(study, target_name=target), out_dir / "search_slice.png", (width, 4.0)
+            )
         )
     return drawn
 
@@ -79,28 +107,15 @@ def trial_frame(summary: Summary, metric: str, weights: list[str]) -> pd.DataFra
     )
 
 
-def history_figure(trials: pd.DataFrame, metric: str, lower_is_better: bool, path: Path) -> Path:
-    """Objective of each trial by trial number and the best so far."""
-    objective = trials["objective"].to_numpy(dtype=float)
-    best = np.minimum.accumulate(objective) if lower_is_better else np.maximum.accumulate(objective)
-    with figure(7.5, 4.2) as fig:
-        ax = fig.subplots()
-        ax.scatter(trials["trial"], objective, color="tab:blue", label="trial", zorder=3)
-        ax.step(trials["trial"], best, where="post", color="tab:red", lw=2, label="best so far")
-        ax.set_xlabel("trial number")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylabel(axis_label(metric, lower_is_better))
-        ax.set_title(f"Optimisation history: {metric} {'↓' if lower_is_better else '↑'}")
-        ax.legend()
-        return save(fig, path)
+def varying_weights(trials: pd.DataFrame, weights: list[str]) -> list[str]:
+    return [w for w in weights if trials[w].nunique(dropna=True) > 1]
 
 
-def importances(trials: pd.DataFrame, weights: list[str], lower_is_better: bool) -> dict[str, float]:
-    """Optuna's fANOVA importances of the weights that vary; {} when they cannot be computed."""
-    varying = [w for w in weights if trials[w].nunique(dropna=True) > 1]
-    trials = trials.dropna(subset=varying)  # a trial that did not log a weight cannot be placed
-    if len(trials) < 2 or not varying:
-        return {}
+def rebuild_study(trials: pd.DataFrame, weights: list[str], lower_is_better: bool) -> optuna.Study:
+    """An in-memory study holding the search's finished trials under their own numbers (module docstring).
+
+    Params are named by the config key a user sets (`loss.weights.<term>`); a trial that did not log one of
+    ``weights`` keeps only the others."""
     # Quiet the in-memory study's "created" line, then give the caller (maybe a study engine) its level back.
     level = optuna.logging.get_verbosity()
     optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -108,79 +123,69 @@ def importances(trials: pd.DataFrame, weights: list[str], lower_is_better: bool)
         study = optuna.create_study(direction="minimize" if lower_is_better else "maximize")
     finally:
         optuna.logging.set_verbosity(level)
-    # Search bounds are not in MLflow; the observed range stands in for them (fANOVA only needs the order).
     distributions = {
         w: optuna.distributions.FloatDistribution(float(trials[w].min()), float(trials[w].max()))
-        for w in varying
+        for w in weights
     }
-    study.add_trials(
-        [
+    by_number = {int(row["trial"]): row for _, row in trials.iterrows()}
+    rebuilt = []
+    for number in range(max(by_number) + 1 if by_number else 0):
+        row = by_number.get(number)
+        if row is None:  # pruned, failed or still running: in MLflow, but not a finished trial
+            rebuilt.append(optuna.trial.create_trial(state=TrialState.FAIL))
+            continue
+        params = {weight_param(w): float(row[w]) for w in weights if not pd.isna(row[w])}
+        rebuilt.append(
             optuna.trial.create_trial(
-                params={w: float(row[w]) for w in varying},
-                distributions=distributions,
+                params=params,
+                distributions={
+                    weight_param(w): distributions[w] for w in weights if weight_param(w) in params
+                },
                 value=float(row["objective"]),
             )
-            for _, row in trials.iterrows()
-        ]
-    )
-    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)  # seeded: same store, same figure
-    return optuna.importance.get_param_importances(study, evaluator=evaluator)
-
-
-def importance_figure(values: dict[str, float], metric: str, path: Path) -> Path:
-    names = sorted(values, key=lambda k: (values[k], k))
-    with figure(6.5, 0.5 * len(names) + 1.8) as fig:
-        ax = fig.subplots()
-        bars = ax.barh([weight_param(n) for n in names], [values[n] for n in names], color="tab:blue")
-        for bar, name in zip(bars, names, strict=True):
-            ax.annotate(
-                sig(values[name], 2),
-                (bar.get_width(), bar.get_y() + bar.get_height() / 2),
-                xytext=(3, 0),
-                textcoords="offset points",
-                va="center",
-                fontsize=9,
-            )
-        ax.set_xlim(0, max(1.0, max(values.values()) * 1.15))
-        ax.set_xlabel("importance (fANOVA, share of the objective's variance)")
-        ax.set_title(f"Parameter importances for {metric}")
-        ax.grid(axis="y", visible=False)
-        return save(fig, path)
-
-
-def parallel_figure(
-    trials: pd.DataFrame, weights: list[str], metric: str, lower_is_better: bool, path: Path
-) -> Path:
-    """One line per trial across the weight axes and the objective, coloured by the objective."""
-    axes_names = [weight_column(w) for w in weights] + [metric]
-    data = trials[weights + ["objective"]].to_numpy(dtype=float)
-    low, high = np.nanmin(data, axis=0), np.nanmax(data, axis=0)
-    span = np.where(high > low, high - low, 1.0)
-    scaled = (data - low) / span
-    # Reversed colour map for a minimised objective: the best trials are always the bright ones.
-    cmap = matplotlib.colormaps["viridis_r" if lower_is_better else "viridis"]
-    norm = Normalize(
-        vmin=float(low[-1]), vmax=float(high[-1]) if high[-1] > low[-1] else float(low[-1]) + 1e-12
-    )
-    x = np.arange(len(axes_names))
-    with figure(1.8 * len(axes_names) + 3.0, 4.6) as fig:
-        ax = fig.subplots()
-        order = np.argsort(-data[:, -1] if lower_is_better else data[:, -1], kind="stable")  # best drawn last
-        for i in order:
-            ax.plot(x, scaled[i], color=cmap(norm(data[i, -1])), lw=1.8, alpha=0.85)
-        for xi in x:
-            ax.axvline(xi, color="black", lw=0.8)
-            ax.annotate(sig(low[xi], 3), (xi, 0), xytext=(3, -12), textcoords="offset points", fontsize=8)
-            ax.annotate(sig(high[xi], 3), (xi, 1), xytext=(3, 4), textcoords="offset points", fontsize=8)
-        ax.set_xticks(x, axes_names)
-        ax.set_yticks([])
-        ax.set_ylim(-0.12, 1.12)
-        ax.grid(False)
-        ax.spines[["left", "bottom"]].set_visible(False)
-        fig.colorbar(
-            matplotlib.cm.ScalarMappable(norm=norm, cmap=cmap),
-            ax=ax,
-            label=axis_label(metric, lower_is_better),
         )
-        ax.set_title(f"Loss weights of each trial, coloured by {metric} (axes scaled to the observed range)")
-        return save(fig, path)
+    study.add_trials(rebuilt)
+    return study
+
+
+def importances(trials: pd.DataFrame, weights: list[str], lower_is_better: bool) -> dict[str, float]:
+    """Optuna's fANOVA importances of the weights that vary (keyed by term); {} when they cannot be computed."""
+    varying = varying_weights(trials, weights)
+    trials = trials.dropna(subset=varying)  # a trial that did not log a weight cannot be placed
+    if len(trials) < 2 or not varying:
+        return {}
+    study = rebuild_study(trials, varying, lower_is_better)
+    evaluator = optuna.importance.FanovaImportanceEvaluator(seed=0)
+    found = optuna.importance.get_param_importances(study, evaluator=evaluator)
+    return {w: found[weight_param(w)] for w in varying if weight_param(w) in found}
+
+
+@contextmanager
+def optuna_pyplot() -> Iterator[None]:
+    """Where Optuna's matplotlib figures are drawn: they go through pyplot and `plt.style.use("ggplot")`, so
+    the process's rcParams are restored afterwards (rc_context), and only Optuna's ExperimentalWarning for
+    these functions is silenced (`optuna.visualization.matplotlib` is experimental since 2.2)."""
+    with warnings.catch_warnings(), matplotlib.rc_context({"svg.hashsalt": STYLE["svg.hashsalt"]}):
+        warnings.filterwarnings(
+            "ignore", message=r".*\.plot_\w+ is experimental", category=optuna.exceptions.ExperimentalWarning
+        )
+        yield
+
+
+def draw(plot: Callable[[], object], path: Path, size: tuple[float, float] | None = None) -> Path:
+    """Draw one Optuna figure, save it as PNG and SVG, and close it (pyplot keeps no figure of the report)."""
+    import matplotlib.pyplot as plt  # only here: Optuna draws through pyplot, the rest of the report does not
+
+    with optuna_pyplot():
+        axes = plot()
+        first = np.asarray(axes, dtype=object).ravel()[0]
+        fig = first.figure
+        try:
+            if first.get_legend() is not None:  # Optuna puts it outside the axes, where the PNG cuts it off
+                first.legend(loc="best")
+            fig.set_size_inches(*(size or FIGURE_SIZE.get(path.stem, (7.5, 4.4))))
+            if not any(ax.get_label() == "<colorbar>" for ax in fig.axes):  # tight_layout cannot place one
+                fig.tight_layout()
+            return save(fig, path)
+        finally:
+            plt.close(fig)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pandas as pd
 from mlflow import MlflowClient
 
 from g2core.names import (
@@ -36,9 +37,18 @@ MAX_SAMPLE_IMAGES = 4
 
 
 def draw_figures(
-    client: MlflowClient, info: StudyInfo, summary: Summary, columns: Columns, out_dir: Path, notes: list[str]
+    client: MlflowClient,
+    info: StudyInfo,
+    summary: Summary,
+    columns: Columns,
+    out_dir: Path,
+    notes: list[str],
+    comparison: pd.DataFrame | None = None,
 ) -> list[Path]:
-    """Bars, training and validation curves, the qualitative grid, and a search's own figures."""
+    """Seeds with the tables' CIs, training and validation curves, the qualitative grid, and a search's
+    Optuna figures: the PNGs, in README order (each has its SVG beside it: `svg_files`).
+
+    comparison: significance.compare's table (the one the README prints), for the CIs in metrics.png."""
     values = summary.values
     if values.empty:
         notes.append("No run has validation results yet: no figures.")
@@ -47,13 +57,18 @@ def draw_figures(
     groups = [g for g in summary.groups if summary.runs(g) > 0]
     shown = groups[:MAX_CURVE_TRIALS] if info.is_search else groups
     if len(shown) < len(groups):
-        notes.append(f"Bars, curves and samples show the best {len(shown)} of {len(groups)} trials.")
+        notes.append(f"Metrics, curves and samples show the best {len(shown)} of {len(groups)} trials.")
     runs = values[values["group"].isin(shown)]
     figure_metrics = list(dict.fromkeys([info.metric_name, *FIGURE_METRICS]))
     bar_summary = summary if not info.is_search else summarize(values, shown, columns.values)
     drawn.append(
         figs.metrics_figure(
-            bar_summary, figure_metrics, info.lower_is_better, info.baseline, out_dir / "metrics.png"
+            bar_summary,
+            figure_metrics,
+            info.lower_is_better,
+            info.baseline,
+            out_dir / "metrics.png",
+            comparison,
         )
     )
     terms = [t for t in LOSS_TERMS if term_name(t) in columns.terms]
@@ -111,3 +126,8 @@ def draw_figures(
     if info.is_search:
         drawn += draw_search_figures(info, summary, columns, out_dir, notes)
     return drawn
+
+
+def svg_files(drawn: list[Path]) -> list[Path]:
+    """The SVG written beside each PNG of `draw_figures` (for papers; the README and report.html show the PNGs)."""
+    return [figs.svg_of(p) for p in drawn]

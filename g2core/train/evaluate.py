@@ -32,14 +32,7 @@ from g2core.names import (
     ref_param,
     term_key,
 )
-from g2core.sample_grid import (
-    Column,
-    as_nan_where_invalid,
-    depth_scale,
-    draw_sample_grid,
-    new_figure,
-    save_figure,
-)
+from g2core.sample_grid import Evaluation, build_grid, draw_grid, new_figure, save_figure
 from g2core.train.checkpoint import RunState
 from g2core.train.checkpoint import load as load_checkpoint
 from g2core.train.run import Phase, RunContext
@@ -196,32 +189,21 @@ def predict_samples(
     }
 
 
-def draw_samples(samples: dict[str, np.ndarray], path: Path, title: str) -> Path:
-    """image | ground truth | prediction | absolute error, one row per image, one depth colour scale."""
-    rows = len(samples["rgb"])
-    _, vmax = depth_scale(samples["depth"], high=99)
-    gt = [as_nan_where_invalid(d) for d in samples["depth"]]
-    columns = [
-        Column("image", list(samples["rgb"])),
-        Column("ground truth (m)", gt, "viridis", 0.0, vmax),
-        Column("prediction (m)", list(samples["pred"]), "viridis", 0.0, vmax),
-        Column(
-            "|error| (m)",
-            [np.abs(p - g) for p, g in zip(samples["pred"], gt, strict=True)],
-            "magma",
-            0.0,
-            vmax / 4,
-        ),
-    ]
-    fig = new_figure(10, 2.4 * rows + 0.4)
-    draw_sample_grid(fig, columns)
+def draw_samples(samples: dict[str, np.ndarray], evaluation: Evaluation, path: Path, title: str) -> Path:
+    """Per image a depth row (image | ground truth | prediction) and an error row (|pred - gt| / gt), the
+    prediction aligned and clamped as the metrics see it (g2core.sample_grid, the report's grid too)."""
+    grid = build_grid(
+        samples["rgb"], samples["depth"], [("prediction", samples["pred"], evaluation)], len(samples["rgb"])
+    )
+    fig = new_figure(7.5, 3.6 * len(grid.depth) + 0.6, layout="constrained")
+    draw_grid(fig, grid)
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout()
     return save_figure(fig, path, SAMPLE_DPI)
 
 
 def save_samples(ctx: RunContext, state: RunState, is_best: bool) -> None:
-    """samples/epoch_XXX.png, and the best epoch's predictions for the report (master only)."""
+    """samples/epoch_XXX.png, and the best epoch's raw predictions for the report (master only): the report
+    aligns them the same way from the run's params."""
     cfg, val_set = ctx.cfg, ctx.loaders.val_set
     sample_ids = list(range(min(cfg.trainer.num_samples, len(val_set))))
     if not sample_ids:
@@ -231,9 +213,12 @@ def save_samples(ctx: RunContext, state: RunState, is_best: bool) -> None:
             state.model, val_set, sample_ids, device=ctx.device, in_channels=cfg.model.in_channels
         )
     epoch = state.epoch + 1
+    metrics = state.metrics
+    evaluation = Evaluation(cfg.trainer.align, metrics.min_depth, metrics.max_depth, bool(metrics.eigen_crop))
     with ctx.hooks.timed(Phase.SAMPLE_PNG):
         png = draw_samples(
             samples,
+            evaluation,
             ctx.run_dir / SAMPLES_DIR / f"epoch_{epoch:03d}.png",
             f"{cfg.variant} seed {cfg.seed}, epoch {epoch}",
         )
