@@ -51,6 +51,14 @@ def run_cli(fn: Callable[[], T]) -> T:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
         print(f"\ng2-ablate: {INTERRUPTED}", file=sys.stderr, flush=True)
         sys.exit(INTERRUPTED_STATUS)
+    except Exception as exc:  # a disk, quota or file-size limit full, wherever: one line too
+        from g2core.disk_full import describe
+
+        line = describe(exc)
+        if line is None or os.environ.get("HYDRA_FULL_ERROR") == "1":
+            raise
+        print(f"g2-ablate: error: {line}", file=sys.stderr)
+        sys.exit(2)
 
 
 def _user_error(exc: BaseException) -> None:

@@ -24,6 +24,7 @@ from .grad_shares import grad_share_table, with_section
 from .html import report_html
 from .observations import observations
 from .parent import log_main_table, log_summary, note_tag, parent_summary, summary_step
+from .staging import publish, staging_folder
 from .study_figures import draw_figures, svg_files
 from .summary import Summary, rank_groups, summarize
 from .tables import main_table, to_csv, to_html, to_latex, to_markdown
@@ -77,7 +78,7 @@ def write_report(
     observed = observations(client, values, metrics, split, notes) if not info.is_search else pd.DataFrame()
     comparison = verdicts.comparisons(info, observed, metrics)
 
-    out_dir.mkdir(parents=True, exist_ok=True)
+    final_dir, out_dir = out_dir, staging_folder(out_dir)  # written whole, then moved in (staging.py)
     tables = [main_table(info, summary, columns, comparison, tracking_uri, split)]
     if not comparison.empty:
         tables.append(baseline_table(info, summary, metrics, comparison, split))
@@ -126,6 +127,7 @@ def write_report(
     page = out_dir / REPORT_HTML
     page.write_text(report_html(text, out_dir, title), encoding="utf-8")
     files.insert(1, page)
+    files, out_dir = publish(out_dir, final_dir, files), final_dir
 
     verdict_text = markdown.verdict(info, summary, comparison, split)
     sentence = verdict_text.split("\n", 1)[0]

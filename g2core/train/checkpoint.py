@@ -18,6 +18,7 @@ from typing import Any
 
 import torch
 
+from g2core.disk_full import disk_full, full_write
 from g2core.losses import CompositeLoss
 from g2core.metrics import DepthMetrics
 from g2core.names import BEST_CHECKPOINT, LAST_CHECKPOINT
@@ -94,23 +95,39 @@ def checkpoints_to_log(mode: str, run_dir: Path) -> list[Path]:
 
 
 def save_atomic(state: dict[str, Any], path: Path) -> None:
+    """Write `path` whole or not at all; a failed write (a full disk: DiskFull) leaves no temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = _write_tmp(state, path)
+    os.replace(tmp, path)
+
+
+def _write_tmp(state: dict[str, Any], path: Path) -> Path:
     tmp = path.with_suffix(path.suffix + f".tmp{os.getpid()}")
     for stale in path.parent.glob(path.name + ".tmp*"):  # torn by a process killed while writing
         if stale != tmp:
             stale.unlink(missing_ok=True)
-    with open(tmp, "wb") as handle:
-        torch.save(state, handle)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as handle:
+            torch.save(state, handle)
+            handle.flush()
+            os.fsync(handle.fileno())
+    except BaseException as exc:
+        tmp.unlink(missing_ok=True)  # on a full disk, a torn file would only take more of it
+        if full_write(exc) is not None:
+            raise disk_full(path, exc) from exc
+        raise
+    return tmp
 
 
 def save_last(state: dict[str, Any], run_dir: Path) -> None:
+    """The new `last.pt`, the one it replaces kept as `last.prev.pt`; the rotation happens only once the new
+    file is written whole, so a failed write (a full disk) leaves both earlier checkpoints as they were."""
     last = run_dir / LAST
+    run_dir.mkdir(parents=True, exist_ok=True)
+    tmp = _write_tmp(state, last)
     if last.exists():
         os.replace(last, run_dir / PREVIOUS)
-    save_atomic(state, last)
+    os.replace(tmp, last)
 
 
 def load(path: Path) -> dict[str, Any]:
