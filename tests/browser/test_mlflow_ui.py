@@ -20,7 +20,9 @@ from tests.browser.conftest import (
     show_child_runs,
 )
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'"
+)
 expect = sync_api.expect
 
 pytestmark = pytest.mark.browser
@@ -71,11 +73,12 @@ def test_child_artifacts_list_the_checkpoint(page, logged_study: LoggedStudy) ->
     for name in ("samples", "config.yaml"):
         expect(artifact(page, name)).to_be_visible()
     open_folder(page, "checkpoints")
-    for name in ("best.pt", "last.pt"):
-        expect(artifact(page, name)).to_be_visible()
-    artifact(page, "last.pt").click()
+    # tracking.log_checkpoints=best (the default): best.pt, what `evaluate.py ckpt=runs:/<id>/...` reads
+    expect(artifact(page, "best.pt")).to_be_visible()
+    expect(artifact(page, "last.pt")).to_have_count(0)
+    artifact(page, "best.pt").click()
     # The detail pane names the selected file (with its size): the server found it in its artifact store.
-    expect(page.get_by_text("checkpoints/last.pt", exact=True)).to_be_visible()
+    expect(page.get_by_text("checkpoints/best.pt", exact=True)).to_be_visible()
 
 
 def test_sample_image_previews_through_the_server(page, logged_study: LoggedStudy) -> None:
@@ -102,3 +105,71 @@ def test_study_run_shows_the_report(page, logged_study: LoggedStudy) -> None:
     # The markdown renders: the report's own headings, not its source text.
     expect(page.get_by_role("heading", name="Study loss_terms: ablation report")).to_be_visible()
     expect(page.get_by_role("heading", name="Verdict")).to_be_visible()
+
+
+# --- issue 14: MLflow as its users know it -------------------------------------------------------------
+HTML_VIEW = "iframe.mlflow-html-iframe"  # MLflow's artifact viewer renders an .html file in this iframe
+TITLE = "Study loss_terms: ablation report (test split)"
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="MLflow 3.17's UI opens an experiment in the view named by ?workflowType= or else by the browser's "
+    "stored GenAI / Model training switch (default GenAI); its workflow-based navigation is always on and never "
+    "reads the experiment's mlflow.experimentKind tag, which the project sets (tests/test_mlflow_conventions.py) "
+    "for the MLflow 3 UIs that do read it. The project's own links carry workflowType=machine_learning. Strict: "
+    "when an MLflow release honours the tag again this passes and the marker must go.",
+)
+def test_experiment_opens_in_the_classic_runs_view(page, logged_study: LoggedStudy) -> None:
+    """No workflowType in the URL: opened by the experiment's kind tag, the runs table."""
+    page.goto(f"{logged_study.uri}/#/experiments/{logged_study.experiment_id}")
+    expect(page.get_by_role("link", name=PARENT_RUN, exact=True)).to_be_visible(timeout=20_000)
+    close_assistant(page)
+    assert "traces" not in page.url and "chat-sessions" not in page.url, page.url
+
+
+def test_study_run_shows_the_verdict_and_table_as_its_description(page, logged_study: LoggedStudy) -> None:
+    page.goto(logged_study.run_url(PARENT_RUN, "overview"))
+    # mlflow.note.content, rendered: the bold title, then the main table with one row per variant.
+    expect(page.locator("strong", has_text=TITLE).first).to_be_visible()
+    close_assistant(page)
+    table = page.locator("table", has_text="ssi_only").first
+    expect(table).to_be_visible()
+    expect(table.get_by_text("ssi_silog", exact=False).first).to_be_visible()
+
+
+def test_report_html_renders_with_its_figures(page, logged_study: LoggedStudy) -> None:
+    page.goto(logged_study.run_url(PARENT_RUN, "artifacts"))
+    expect(artifact(page, "report")).to_be_visible()
+    close_assistant(page)
+    open_folder(page, "report")
+    artifact(page, "report.html").click()
+    frame = page.frame_locator(HTML_VIEW)
+    expect(frame.get_by_role("heading", name=TITLE)).to_be_visible()
+    expect(frame.get_by_role("heading", name="Verdict")).to_be_visible()
+    expect(frame.locator("table").first).to_be_visible()
+    figure = frame.locator('img[src^="data:image/png;base64,"]').first
+    expect(figure).to_be_visible()
+    width = figure.evaluate("img => img.decode().then(() => img.naturalWidth)")
+    assert width > 100, f"an inlined figure did not decode (naturalWidth {width})"
+
+
+def test_children_have_no_reference_metrics(page, logged_study: LoggedStudy) -> None:
+    from mlflow import MlflowClient
+
+    from g2core.names import REF, ref_param, split_of
+
+    page.goto(logged_study.run_url(CHART_RUN, "model-metrics"))
+    search = page.get_by_placeholder("Search metric charts")
+    expect(search).to_be_visible()
+    close_assistant(page)
+    cards = page.locator(CHART_CARD)
+    search.fill(re.escape("val/delta1"))
+    expect(cards).to_have_count(1)  # the charts are drawn: an empty answer below is not a page still loading
+    search.fill(f"^{REF}/")
+    expect(cards).to_have_count(0)
+    client = MlflowClient(logged_study.uri)
+    for run_id in logged_study.child_run_ids.values():
+        run = client.get_run(run_id)
+        assert not [k for k in run.data.metrics if split_of(k) == REF], run_id
+        assert ref_param("abs_rel") in run.data.params, run_id
