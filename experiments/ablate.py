@@ -1,5 +1,8 @@
 """Run a study: `python experiments/ablate.py +study=loss_terms [key=value ...]`.
 
+`python experiments/ablate.py --list` prints the studies, presets, models and loss terms to pick from;
+G2_CONF_PATH=<folder> adds the user's own (<folder>/study/*.yaml, <folder>/experiment/*.yaml, ...).
+
 Trains every (variant, seed) of the study (or every trial of a weight search) as MLflow child runs of one
 parent run, then writes the comparison report and prints its summary. The same command after a crash
 or Ctrl-C (exit status 130; the runs are closed as KILLED) finishes the study; a
@@ -30,4 +33,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from g2core.catalog import entry_argv
+
+    sys.argv = entry_argv(sys.argv)  # --list, and G2_CONF_PATH's folders on Hydra's search path
     main()

@@ -1,5 +1,7 @@
 """Train one model with one loss recipe: `python experiments/train.py [experiment=<preset>] [key=value ...]`.
 
+`--list` prints the presets, models and loss terms to pick from; G2_CONF_PATH=<folder> adds the user's own.
+
 Under DDP: `torchrun --nproc_per_node N experiments/train.py ...`. Running the same command after a
 crash or Ctrl-C (exit status 130; the run is closed as KILLED) resumes the same MLflow run from its last
 checkpoint.
@@ -25,4 +27,9 @@ def main(cfg: DictConfig) -> None:
 
 
 if __name__ == "__main__":
+    import sys
+
+    from g2core.catalog import entry_argv
+
+    sys.argv = entry_argv(sys.argv)  # --list, and G2_CONF_PATH's folders on Hydra's search path
     main()

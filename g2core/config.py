@@ -37,13 +37,23 @@ __all__ = [
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]
 CONF_DIR = PACKAGE_ROOT / "conf"
-# A folder of the user's own presets (e.g. experiment/my_recipe.yaml, study/my_study.yaml), searched after conf/.
+# Folders of the user's own presets (experiment/my_recipe.yaml, study/my_study.yaml, model/, loss/, data/),
+# searched after conf/ by compose() and by the experiments/*.py entry points; several: os.pathsep-separated.
 EXTRA_CONF_ENV = "G2_CONF_PATH"
 
 
 def conf_dirs() -> list[Path]:
-    extra = os.environ.get(EXTRA_CONF_ENV)
-    return [CONF_DIR] + ([Path(extra)] if extra else [])
+    """conf/, then every folder of G2_CONF_PATH (absolute, so a study's spawned workers find the same)."""
+    extra = [
+        Path(p).expanduser().resolve() for p in os.environ.get(EXTRA_CONF_ENV, "").split(os.pathsep) if p
+    ]
+    return [CONF_DIR, *extra]
+
+
+def searchpath_override() -> list[str]:
+    """The Hydra override that adds G2_CONF_PATH's folders to the config search path ([] without any)."""
+    extra = conf_dirs()[1:]
+    return [f"hydra.searchpath=[{','.join(f'file://{d}' for d in extra)}]"] if extra else []
 
 
 # Keys that change where things are written or how they are shown, never what is trained:
@@ -84,9 +94,10 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictCo
     GlobalHydra.instance().clear()
     try:
         with initialize_config_dir(config_dir=str(CONF_DIR), version_base="1.3"):
-            extra = [f"hydra.searchpath=[file://{d}]" for d in conf_dirs()[1:]]
             cfg = hydra_compose(
-                config_name=config_name, overrides=[*extra, *overrides], return_hydra_config=False
+                config_name=config_name,
+                overrides=[*searchpath_override(), *overrides],
+                return_hydra_config=False,
             )
     finally:
         GlobalHydra.instance().clear()

@@ -7,6 +7,7 @@ import torch, so a report or a config check can read the vocabulary cheaply.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 # --- loss terms (DESIGN: Vocabulary), in the order tables and figures show them -------------------------
@@ -101,6 +102,28 @@ def term_key(split: str, term: str) -> str:
     return metric_key(split, term_name(term))
 
 
+# The user's own terms (`loss.custom_terms`, g2core.losses.custom) take any name of this form: it is part
+# of their keys (train/loss_<term>, train/grad_share_<term>, loss.weights.<term>) like a built-in's.
+_TERM_NAME_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789_")
+
+
+def is_term_name(term: str) -> bool:
+    """A name fit for a user's loss term: lower-case letters, digits and '_', starting with a letter."""
+    return 0 < len(term) <= 50 and term[0].isalpha() and set(term) <= _TERM_NAME_CHARS
+
+
+def ordered_terms(terms: Iterable[str]) -> list[str]:
+    """Terms as tables show them: built-ins in LOSS_TERMS order, then the user's own, sorted."""
+    present = set(terms)
+    return [t for t in LOSS_TERMS if t in present] + sorted(present - set(LOSS_TERMS))
+
+
+def terms_of(names: Iterable[str], prefix: str = f"{LOSS}_") -> list[str]:
+    """The loss terms among metric names (`loss_ssi`, `loss_edge`; a report's columns), built-in and user's."""
+    suffixes = (n[len(prefix) :] for n in names if n.startswith(prefix))
+    return ordered_terms(t for t in suffixes if is_term_name(t))
+
+
 GRAD_SHARE = "grad_share"
 
 
@@ -150,8 +173,6 @@ REF_PARAM_PREFIX = "ref."  # the mean-depth reference: per-run params, out of th
 def ref_param(metric: str) -> str:
     """`ref.abs_rel`: what predicting the mean depth everywhere scores, a child's param (not a metric)."""
     return f"{REF_PARAM_PREFIX}{metric}"
-
-
 
 
 def study_tag(field: str) -> str:

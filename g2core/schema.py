@@ -42,6 +42,8 @@ class LossConfig:
     weights: dict[str, float]  # checked by validate.check_loss: known terms, >= 0, at least one > 0
     variant: str = rule(choices=LOSS_VARIANTS)
     adepth_mask: str = rule(choices=ADEPTH_MASKS)
+    # The user's own terms: name -> {_target_: package.module.function, ...} (g2core.losses.custom)
+    custom_terms: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(kw_only=True)
@@ -84,6 +86,14 @@ class H5Data(DataConfig):
 
 
 SOURCES: dict[str, type[DataConfig]] = {"synthetic": SyntheticData, "h5": H5Data}
+
+
+@dataclass(kw_only=True)
+class PluginData(DataConfig):
+    """`data._target_: package.module.builder` (g2core.data.build): `name` is a label, the builder's own
+    arguments are further keys (checked against its signature by validate.check_plugin_data)."""
+
+    name: str
 
 
 @dataclass(kw_only=True)

@@ -21,7 +21,8 @@ from typing import Any
 
 from omegaconf import DictConfig, ListConfig, OmegaConf
 
-from g2core.names import ADEPTH_MASKS, LOSS_TERMS, LOSS_VARIANTS, VAL, metric_key, weight_param
+from g2core.names import ADEPTH_MASKS, LOSS_TERMS, LOSS_VARIANTS, VAL, is_term_name, metric_key, weight_param
+from g2core.plugins import TARGET, accepted_params, has_target, import_target
 from g2core.schema import (
     SOURCES,
     ConfigError,
@@ -30,6 +31,7 @@ from g2core.schema import (
     ModelConfig,
     OptimConfig,
     PathsConfig,
+    PluginData,
     TrackingConfig,
     TrainConfig,
     TrainerConfig,
@@ -110,15 +112,22 @@ def check_node(node: Any, schema: type, prefix: str = "", extra: Sequence[str] =
             check_value(key, node[name], hints[name], spec.metadata)
 
 
-def check_loss(weights: Any, variant: str = "seed", adepth_mask: str = "gt") -> dict[str, float]:
-    """loss.weights, loss.variant and loss.adepth_mask; gives the weights as floats (CompositeLoss uses it)."""
-    known = ", ".join(LOSS_TERMS)
+def check_loss(
+    weights: Any, variant: str = "seed", adepth_mask: str = "gt", custom_terms: Any = None
+) -> dict[str, float]:
+    """loss.weights, loss.variant, loss.adepth_mask and loss.custom_terms; gives the weights as floats
+    (CompositeLoss uses it). A declared term without a weight has weight 0."""
+    terms = (*LOSS_TERMS, *check_custom_terms(custom_terms))
+    known = ", ".join(terms)
     if not isinstance(weights, Mapping):
         raise ConfigError(f"loss.weights: expected a mapping term -> weight over {known}")
     checked: dict[str, float] = {}
     for term, weight in weights.items():
-        if term not in LOSS_TERMS:
-            raise ConfigError(f"{weight_param(term)}: unknown loss term {term!r}; known terms: {known}")
+        if term not in terms:
+            raise ConfigError(
+                f"{weight_param(term)}: unknown loss term {term!r}; known terms: {known} "
+                f"(declare your own as loss.custom_terms.{term}._target_=package.module.function)"
+            )
         check_value(weight_param(term), weight, float, {"ge": 0})
         checked[term] = float(weight)
     if not any(value > 0 for value in checked.values()):
@@ -135,6 +144,9 @@ def check_model(model: DictConfig, height: int, width: int) -> None:
     """model.name and the architecture's own arguments, and the input size rule, without building it."""
     from g2core.models import check_input_size, input_multiple, list_models, model_params
 
+    if has_target(model):
+        check_plugin_model(model, height, width)
+        return
     if model.get("name") not in list_models():
         raise ConfigError(
             f"model.name={model.get('name')!r}: unknown model; available: {', '.join(list_models())}"
@@ -149,6 +161,58 @@ def check_model(model: DictConfig, height: int, width: int) -> None:
         check_input_size(types.SimpleNamespace(size_multiple=multiple, model_name=model.name), height, width)
     except ValueError as exc:
         raise ConfigError(f"model / data.height, data.width: {exc}") from None
+
+
+# --- the user's own parts: `_target_` nodes (g2core.plugins), each target imported here, before training ---
+
+
+def check_custom_terms(custom_terms: Any) -> list[str]:
+    """loss.custom_terms: names fit for an MLflow key, not a built-in's, each `_target_` importable."""
+    if custom_terms is None:
+        return []
+    if not isinstance(custom_terms, Mapping):
+        raise ConfigError("loss.custom_terms: expected a mapping term -> {_target_: package.module.function}")
+    for term, node in custom_terms.items():
+        key = f"loss.custom_terms.{term}"
+        if term in LOSS_TERMS:
+            raise ConfigError(f"{key}: {term!r} is a built-in term; give your own term another name")
+        if not is_term_name(str(term)):
+            raise ConfigError(f"{key}: use lower-case letters, digits and '_' (it becomes train/loss_<term>)")
+        if not isinstance(node, Mapping) or TARGET not in node:
+            raise ConfigError(
+                f"{key}.{TARGET}: missing; name the term's function, e.g. {key}.{TARGET}=mypkg.edge"
+            )
+        import_target(node[TARGET], f"{key}.{TARGET}")
+    return [str(term) for term in custom_terms]
+
+
+def check_plugin_model(model: DictConfig, height: int, width: int) -> None:
+    """A `model._target_` constructor: importable, takes in_channels and the node's other keys."""
+    target = import_target(model[TARGET], f"model.{TARGET}")
+    validate_name(str(model.get("name", "")), "model.name")
+    check_value("model.in_channels", model.get("in_channels"), int, {"choices": (3, 5)})
+    named, takes_any = accepted_params(target)
+    if not takes_any:
+        check_keys(model, ["name", TARGET, *named], "model.")
+        if "in_channels" not in named:
+            raise ConfigError(
+                f"model.{TARGET}={model[TARGET]}: the constructor must take in_channels (3 or 5)"
+            )
+    multiple = getattr(target, "size_multiple", 1)  # a class may state its size rule; else checked when built
+    if isinstance(multiple, int) and multiple > 1 and (height % multiple or width % multiple):
+        raise ConfigError(
+            f"model / data.height, data.width: input {height}x{width}: H and W must be multiples of "
+            f"{multiple} for {model.name}; set data.height/data.width accordingly"
+        )
+
+
+def check_plugin_data(data: DictConfig) -> None:
+    """A `data._target_` builder: importable; the keys every source has, plus the builder's own."""
+    target = import_target(data[TARGET], f"data.{TARGET}")
+    validate_name(str(data.get("name", "")), "data.name")
+    named, takes_any = accepted_params(target)
+    extra = [TARGET, *named] if not takes_any else [TARGET, *map(str, data.keys())]
+    check_node(data, PluginData, "data.", extra=extra)
 
 
 def check_device(device: str, precision: str) -> None:
@@ -199,8 +263,11 @@ def validate_train_config(cfg: DictConfig) -> None:
     validate_name(str(cfg.variant), "variant")
     check_value("seed", cfg.get("seed"), int, {"ge": 0})
     check_node(cfg.loss, LossConfig, "loss.")
-    check_loss(cfg.loss.weights, cfg.loss.variant, cfg.loss.adepth_mask)
-    check_node(cfg.data, SOURCES.get(cfg.data.get("name"), DataConfig), "data.")
+    check_loss(cfg.loss.weights, cfg.loss.variant, cfg.loss.adepth_mask, cfg.loss.get("custom_terms"))
+    if has_target(cfg.data):
+        check_plugin_data(cfg.data)
+    else:
+        check_node(cfg.data, SOURCES.get(cfg.data.get("name"), DataConfig), "data.")
     if cfg.data.max_depth <= cfg.data.min_depth:
         raise ConfigError(
             f"data.max_depth={cfg.data.max_depth!r}: must be a number > data.min_depth ({cfg.data.min_depth})"

@@ -1,4 +1,7 @@
-"""Datasets of a run from its `data` config node, and the model input of a batch."""
+"""Datasets of a run from its `data` config node, and the model input of a batch.
+
+A data source of the user's own module: `data._target_: package.module.builder` (g2core.data.plugin).
+"""
 
 from __future__ import annotations
 
@@ -11,7 +14,9 @@ from torch.utils.data import Dataset
 
 from g2core.data.errors import DataError
 from g2core.data.h5 import H5DepthDataset, find_h5_files, index_files
+from g2core.data.plugin import build_plugin_datasets
 from g2core.data.synthetic import ensure_synthetic_cache
+from g2core.plugins import has_target
 from g2core.schema import H5Data, SyntheticData
 
 # Validation inputs (crop, sparse input) do not depend on the run's seed: every run of a study is
@@ -70,7 +75,10 @@ def build_datasets(
     (data.n_test=0 for synthetic scenes; no data.test_root and data.test_fraction=0 for h5 frames). Test
     inputs, like validation inputs, do not depend on the run's seed.
     A key a caller leaves out takes H5DepthDataset's default; only what no default can stand for is checked.
+    With `data._target_`, the user's builder makes them (g2core.data.plugin).
     """
+    if has_target(data_cfg):
+        return build_plugin_datasets(data_cfg, seed=seed, sparse_input=sparse_input)
     name = _get(data_cfg, "name")
     height, width = int(_get(data_cfg, "height")), int(_get(data_cfg, "width"))
     common = {"height": height, "width": width, "sparse_input": sparse_input}

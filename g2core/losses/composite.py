@@ -1,9 +1,14 @@
-"""The weighted sum of loss terms that a run trains with, built from ``loss.weights``."""
+"""The weighted sum of loss terms that a run trains with, built from ``loss.weights``.
+
+The built-in terms (g2core.names.LOSS_TERMS) and the user's own (``loss.custom_terms``: g2core.losses.custom)
+are computed, weighted and reported the same way; ``loss_from_config(cfg.loss)`` builds it from a config.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
 from functools import partial
+from typing import Any
 
 import torch
 from torch import Tensor, nn
@@ -11,17 +16,19 @@ from torch import Tensor, nn
 from g2core.names import ADEPTH_MASKS, LOSS_TERMS
 from g2core.validate import check_loss
 
+from .custom import build_custom_terms
 from .g2 import adepth, rdepth, rgrad
 from .midas import gm, ssi
 from .silog import silog
 
 TERMS = LOSS_TERMS
-__all__ = ["ADEPTH_MASKS", "TERMS", "CompositeLoss", "build_loss"]
+__all__ = ["ADEPTH_MASKS", "TERMS", "CompositeLoss", "build_loss", "loss_from_config", "term_functions"]
 
 TermFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
-def _term_functions(variant: str) -> dict[str, TermFn]:
+def term_functions(variant: str = "seed") -> dict[str, TermFn]:
+    """The built-in terms by name (LOSS_TERMS order), G2 terms in `variant`."""
     return {
         "adepth": partial(adepth, variant=variant),
         "rdepth": partial(rdepth, variant=variant),
@@ -40,16 +47,30 @@ class CompositeLoss(nn.Module):
     weight 0 are neither computed nor reported, so an ablation pays only for what it uses.
     """
 
-    def __init__(self, weights: Mapping[str, float], variant: str = "seed", adepth_mask: str = "gt") -> None:
+    def __init__(
+        self,
+        weights: Mapping[str, float],
+        variant: str = "seed",
+        adepth_mask: str = "gt",
+        custom_terms: Mapping[str, Mapping[str, Any]] | None = None,
+    ) -> None:
         super().__init__()
         # The same check as a run's config gets (g2core.validate), for callers that build a loss directly.
-        self.weights = check_loss(weights, variant, adepth_mask)
+        self.weights = check_loss(weights, variant, adepth_mask, custom_terms)
         self.variant = variant
         self.adepth_mask = adepth_mask
-        # Kept in TERMS order so that logs and reports list terms the same way for every run.
-        self.active_terms: tuple[str, ...] = tuple(t for t in TERMS if self.weights.get(t, 0.0) > 0)
-        functions = _term_functions(variant)
+        # Built-ins in TERMS order, then the user's in declaration order: every run lists terms the same way.
+        declared = [str(t) for t in (custom_terms or {})]
+        self.active_terms: tuple[str, ...] = tuple(
+            t for t in (*TERMS, *declared) if self.weights.get(t, 0.0) > 0
+        )
+        active_custom = {t: node for t, node in (custom_terms or {}).items() if t in self.active_terms}
+        functions = {**term_functions(variant), **build_custom_terms(active_custom)}
         self._functions = {term: functions[term] for term in self.active_terms}
+        # A term that is an nn.Module moves with the loss (.to(device)) and shows in its repr.
+        self.custom_modules = nn.ModuleDict(
+            {t: f for t, f in self._functions.items() if isinstance(f, nn.Module)}
+        )
 
     def forward(
         self, pred: Tensor, gt: Tensor, mask: Tensor, sparse_mask: Tensor | None = None
@@ -84,6 +105,25 @@ def _as_bool(mask: Tensor) -> Tensor:
     return mask if mask.dtype == torch.bool else mask > 0
 
 
-def build_loss(weights: Mapping[str, float], variant: str = "seed", adepth_mask: str = "gt") -> CompositeLoss:
-    """The composite loss of a config's ``loss`` section (``loss.weights``, ``loss.variant``, ``loss.adepth_mask``)."""
-    return CompositeLoss(weights, variant=variant, adepth_mask=adepth_mask)
+def build_loss(
+    weights: Mapping[str, float],
+    variant: str = "seed",
+    adepth_mask: str = "gt",
+    custom_terms: Mapping[str, Mapping[str, Any]] | None = None,
+) -> CompositeLoss:
+    """The composite loss of a config's ``loss`` section (``loss.weights``, ``loss.variant``,
+    ``loss.adepth_mask``, ``loss.custom_terms``)."""
+    return CompositeLoss(weights, variant=variant, adepth_mask=adepth_mask, custom_terms=custom_terms)
+
+
+def loss_from_config(loss: Mapping[str, Any]) -> CompositeLoss:
+    """``build_loss`` on a config's whole ``loss`` node (a DictConfig or a plain mapping)."""
+    from omegaconf import DictConfig, OmegaConf
+
+    node = OmegaConf.to_container(loss, resolve=True) if isinstance(loss, DictConfig) else dict(loss)
+    return build_loss(
+        node["weights"],
+        node.get("variant", "seed"),
+        node.get("adepth_mask", "gt"),
+        custom_terms=node.get("custom_terms") or None,
+    )
