@@ -123,7 +123,7 @@ TRAIN_CASES = [
     ("data.max_depth=0", ["data.max_depth"], "must be a number > data.min_depth"),
     ("data.n_train=0", ["data.n_train"], "at least 1"),
     ("seed=-1", ["seed"], "must be >= 0"),
-    ("model.name=resnet", ["model.name"], "available: g2_official, g2_unet"),
+    ("model.name=resnet", ["model.name"], "available: depth_anything_v2, g2_official, g2_unet"),
     ("model.levels=1", ["model.levels"], "integer >= 2"),
     ("trainer.precision=fp8", ["trainer.precision"], "expected one of fp32, bf16, fp16"),
     ("trainer.precision=fp16 trainer.device=cpu", ["trainer.precision=fp16"], "use trainer.precision=bf16"),
