@@ -225,11 +225,6 @@ def test_catalog_lists_user_presets_and_terms(user: Path) -> None:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(
-    strict=True,
-    reason="needs g2core/train/trainer.py set_up to build the loss with loss_from_config(cfg.loss) "
-    "(it passes loss.weights only, so loss.custom_terms never reaches build_loss); remove once it does",
-)
 def test_readme_recipe_trains_logs_and_ablates_the_users_term(user: Path, root: Path) -> None:
     """The README's steps as a user runs them: train.py logs train/loss_edge, a 2-variant study reports it."""
     env = {**os.environ}

@@ -93,8 +93,8 @@ def test_short_run_is_fully_tracked(root: Path) -> None:
     assert steps(client, run.info.run_id, "val/delta1") == [4, 8]
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"config.yaml", "checkpoints", "samples"} <= artifacts
+    # tracking.log_checkpoints=best (the default): only the selected checkpoint is uploaded
     assert {a.path for a in client.list_artifacts(run.info.run_id, "checkpoints")} == {
-        "checkpoints/last.pt",
         "checkpoints/best.pt",
     }
     samples = {a.path for a in client.list_artifacts(run.info.run_id, "samples")}
