@@ -3,7 +3,7 @@
 own process, so that a Ray task or a SLURM job holding N GPUs gives all of them to one trial (DDP, one GPU
 per process; gloo on a CPU).
 
-The worker hands the child the trial's composed config itself (pickled, with the study plan and the Optuna
+The worker hands the child the trial's composed config itself (as JSON, with the study plan and the Optuna
 trial id), not command-line overrides: the child run is then filed exactly as an in-process trial's is
 (the same parent, run name, study/trial/role tags, run folder and config hash). The master process opens
 the Optuna study to name the MLflow run on the trial and, in a search, to report each validation to the
@@ -15,13 +15,13 @@ from __future__ import annotations
 
 import json
 import logging
-import pickle
 import subprocess
 import sys
+from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
 
 from g2core.train import StopTraining, TrainHooks, train
 from g2core.train.trainer import TrainResult
@@ -31,7 +31,7 @@ if TYPE_CHECKING:
 
     from g2core.study.worker import TrialPlan
 
-HANDOFF = "ddp_trial.pkl"  # in the trial's run folder: written by the worker, read by every rank
+HANDOFF = "ddp_trial.handoff.json"  # in the trial's run folder: written by the worker, read by every rank
 OUTCOME = "ddp_trial.json"  # written by the master rank, read by the worker
 
 
@@ -44,8 +44,13 @@ def train_trial(cfg: DictConfig, hooks: TrainHooks, plan: TrialPlan, trial: optu
     run_dir.mkdir(parents=True, exist_ok=True)
     handoff, outcome = run_dir / HANDOFF, run_dir / OUTCOME
     outcome.unlink(missing_ok=True)
-    with handoff.open("wb") as f:
-        pickle.dump({"cfg": cfg, "plan": plan, "trial_id": trial._trial_id}, f)
+    # JSON, not pickle: nothing read back from disk may execute code (tests/test_bad_input.py scans for it)
+    job = {
+        "cfg": OmegaConf.to_container(cfg, resolve=True),
+        "plan": asdict(plan),
+        "trial_id": trial._trial_id,
+    }
+    handoff.write_text(json.dumps(job))
     cmd = [
         sys.executable,
         "-m",
@@ -86,6 +91,16 @@ def _result(outcome: Path, code: int, procs: int) -> TrainResult:
         best_epoch=out["best_epoch"],
         already_finished=out["already_finished"],
     )
+
+
+def _plan(data: dict[str, Any]) -> TrialPlan:
+    """The TrialPlan that `asdict` wrote: JSON lists back to the tuples the dataclasses hold."""
+    from g2core.study.spec import StudySpec
+    from g2core.study.worker import TrialPlan
+
+    spec = data["spec"]
+    spec = StudySpec(**{**spec, **{k: tuple(spec[k]) for k in ("variants", "seeds", "overrides")}})
+    return TrialPlan(**{**data, "spec": spec, "cli_overrides": tuple(data["cli_overrides"])})
 
 
 def _rank_hooks(plan: TrialPlan, trial_id: int, master: bool) -> TrainHooks:
@@ -130,9 +145,8 @@ def _ranks() -> tuple[int, int, int]:
 def main(handoff: Path) -> int:
     """One rank of the torchrun job: train the handed-off trial; the master writes the outcome."""
     logging.basicConfig(level=logging.WARNING)
-    with handoff.open("rb") as f:
-        job: dict[str, Any] = pickle.load(f)  # written by this trial's worker a moment ago
-    cfg, plan = job["cfg"], job["plan"]
+    job: dict[str, Any] = json.loads(handoff.read_text())  # written by this trial's worker a moment ago
+    cfg, plan = OmegaConf.create(job["cfg"]), _plan(job["plan"])
     master = _ranks()[0] == 0
     outcome: dict[str, Any] = {}
     try:
