@@ -24,7 +24,6 @@ from g2core.names import (
     ATTR_RUN_ID,
     ATTR_WORKER,
     ROLE_CHILD,
-    TAG_MLFLOW_GIT_COMMIT,
     TAG_ROLE,
     TAG_STUDY,
     TAG_TRIAL,
@@ -36,7 +35,6 @@ from g2core.study.ddp_trial import train_trial
 from g2core.study.spec import StudySpec, search_key
 from g2core.study.storage import open_storage, release, too_many_failures
 from g2core.study.test_sets import evaluate_test_sets
-from g2core.tracking import git_commit
 from g2core.train import StopTraining, TrainHooks
 
 
@@ -73,9 +71,6 @@ def trial_config(
             TAG_TRIAL: trial if trial is not None else -1,
             TAG_ROLE: ROLE_CHILD,
         }
-        commit = git_commit()
-        if commit != "unknown":  # MLflow's own tag (its UI shows it), beside the tracker's git_commit
-            cfg.tracking.tags[TAG_MLFLOW_GIT_COMMIT] = commit
         cfg.trainer.run_dir = str(spec.run_dir(cfg.paths.root, key))
         cfg.trainer.progress = False
         if plan.threads:
