@@ -44,6 +44,15 @@ def default_tracking_uri(root: str | Path) -> str:
     return f"sqlite:///{Path(root).resolve() / 'mlflow.db'}"
 
 
+def resolve_tracking_uri(uri: str | None, root: str | Path) -> str:
+    return str(uri) if uri else default_tracking_uri(root)
+
+
+def health_url(uri: str) -> str:
+    """An MLflow server's health endpoint."""
+    return f"{uri.rstrip('/')}/health"
+
+
 def named(key: str, value: str, env: str) -> str:
     """`key=value` for a message, the password redacted, saying so when the value came from `env`."""
     origin = f" (from {env})" if os.environ.get(env) == value else ""
@@ -55,7 +64,7 @@ def check_entry_stores(cfg: Any, *, study_storage: bool = True) -> None:
     (the default journal under paths.root is checked when the study opens it, as quickly)."""
     root = cfg.paths.root if "paths" in cfg else "."
     uri = cfg.tracking.uri if "tracking" in cfg else None
-    check_tracking_uri(str(uri) if uri else default_tracking_uri(root))
+    check_tracking_uri(resolve_tracking_uri(uri, root))
     study = cfg.get("study") if study_storage else None
     storage = study.get("storage") if hasattr(study, "get") else None
     if storage:
@@ -99,7 +108,7 @@ def connect_timeout(url: str, seconds: int = 10) -> dict[str, Any]:
 def _check_http(uri: str, key: str) -> None:
     from g2core.stack.net import http_error
 
-    problem = http_error(f"{uri.rstrip('/')}/health", timeout=TIMEOUT_S)
+    problem = http_error(health_url(uri), timeout=TIMEOUT_S)
     if problem is not None:
         raise ConfigError(
             f"{key}: no MLflow server answers ({problem}); start one "

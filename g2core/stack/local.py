@@ -20,6 +20,7 @@ from g2core.stack.postgres import (
     load_or_create_password,
     start_postgres,
 )
+from g2core.store_probe import health_url
 
 STATE_FILE = "stack.json"
 
@@ -127,7 +128,7 @@ def status(stack_dir: Path) -> tuple[bool, list[str]]:
         lines.append("mlflow server: stopped")
     else:
         uri = urls(stack_dir, state)["tracking.uri"]
-        healthy = http_ok(f"{uri}/health")
+        healthy = http_ok(health_url(uri))
         lines.append(
             f"mlflow server: {'running at' if healthy else 'not answering /health at'} {uri} (pid {pid})"
         )

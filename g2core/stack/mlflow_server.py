@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from g2core.stack.net import http_ok, pid_alive, port_in_use, wait_until
+from g2core.store_probe import health_url
 
 # Measured (DESIGN): one worker avoids ~44 ms per kept-alive request; the job runner costs 1.7 GB.
 SERVER_ENV = {"MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
@@ -69,7 +70,7 @@ class ServerHandle:
         return pid_alive(self.pid)
 
     def healthy(self) -> bool:
-        return http_ok(f"{self.uri}/health")
+        return http_ok(health_url(self.uri))
 
 
 def _log_tail(path: Path, chars: int = 3000) -> str:

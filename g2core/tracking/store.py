@@ -9,7 +9,7 @@ from mlflow import MlflowClient
 from g2core import store_probe
 from g2core.names import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND
 from g2core.stack.net import http_ok
-from g2core.store_probe import default_tracking_uri
+from g2core.store_probe import default_tracking_uri, health_url, resolve_tracking_uri
 
 ARTIFACTS_DIR = "mlartifacts"  # beside the default store, under paths.root
 
@@ -27,16 +27,8 @@ def default_artifacts_dir(root: str | Path) -> Path:
     return Path(root).resolve() / ARTIFACTS_DIR
 
 
-def resolve_tracking_uri(uri: str | None, root: str | Path) -> str:
-    return str(uri) if uri else default_tracking_uri(root)
-
-
 def _is_http(uri: str) -> bool:
     return uri.startswith(("http://", "https://"))
-
-
-def _health_url(uri: str) -> str:
-    return f"{uri.rstrip('/')}/health"
 
 
 def check_tracking_uri(uri: str) -> None:
@@ -47,7 +39,7 @@ def check_tracking_uri(uri: str) -> None:
 
 def server_answers(uri: str, timeout: float = 3.0) -> bool:
     """True unless an http(s) tracking server fails its /health check (file and database stores: True)."""
-    return not _is_http(uri) or http_ok(_health_url(uri), timeout)
+    return not _is_http(uri) or http_ok(health_url(uri), timeout)
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, root: str | Path) -> str:
