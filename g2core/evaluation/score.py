@@ -20,15 +20,11 @@ from torch.utils.data import DataLoader, Dataset
 
 from g2core.config import ConfigError
 from g2core.metrics import DepthMetrics
-from g2core.metrics.per_image import summarize
 from g2core.names import (
-    ALIGN_CLAMPED,
-    ALL_METRIC_KEYS,
-    IMAGE_COLUMN,
     eval_key,
     eval_per_image_artifact,
 )
-from g2core.train.evaluate import evaluate_per_image
+from g2core.train.evaluate import evaluate_per_image, per_image_summary
 
 MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 
@@ -82,12 +78,7 @@ def score(
         model, loader, metrics, device=device, in_channels=in_channels, align_mode=align, amp_dtype=amp_dtype
     )
     model.eval()  # evaluate_per_image leaves the model in train mode for the trainer
-    values = summarize(rows)
-    if align == "scale_shift_disparity":
-        values[ALIGN_CLAMPED] = clamped
-    table = pd.DataFrame(rows, columns=list(ALL_METRIC_KEYS))
-    table.insert(0, IMAGE_COLUMN, np.arange(len(table)))
-    return Scores(dataset, values, table)
+    return Scores(dataset, *per_image_summary(rows, clamped, align))
 
 
 def log_scores(client: MlflowClient, run_id: str, scores: Scores, workdir: Path, step: int = 0) -> None:

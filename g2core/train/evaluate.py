@@ -227,6 +227,19 @@ def save_samples(ctx: RunContext, state: RunState, is_best: bool) -> None:
         np.savez_compressed(ctx.best_npz, **samples)
 
 
+def per_image_summary(
+    rows: np.ndarray, clamped: float, align_mode: str
+) -> tuple[dict[str, float], pd.DataFrame]:
+    """What `evaluate_per_image` returned as the dataset's values (ALIGN_CLAMPED under scale_shift_disparity)
+    and the per-image table (IMAGE_COLUMN, then ALL_METRIC_KEYS) a report pairs variants on."""
+    values = summarize(rows)
+    if align_mode == "scale_shift_disparity":
+        values[ALIGN_CLAMPED] = clamped
+    table = pd.DataFrame(rows, columns=list(ALL_METRIC_KEYS))
+    table.insert(0, IMAGE_COLUMN, np.arange(len(table)))
+    return values, table
+
+
 def evaluate_test_split(ctx: RunContext, state: RunState) -> None:
     """The selected checkpoint (best.pt), once, on the held-out test split: `test/<metric>` and the
     per-image table `eval/test_per_image.csv` that lets a report pair variants image by image."""
@@ -244,12 +257,8 @@ def evaluate_test_split(ctx: RunContext, state: RunState) -> None:
             align_mode=cfg.trainer.align,
             amp_dtype=state.amp_dtype,
         )
-    values = {metric_key(TEST, k): v for k, v in summarize(rows).items()}
-    if cfg.trainer.align == "scale_shift_disparity":
-        values[metric_key(TEST, ALIGN_CLAMPED)] = clamped
-    run.tracker.log_metrics(values, state.step)
-    table = pd.DataFrame(rows, columns=list(ALL_METRIC_KEYS))
-    table.insert(0, IMAGE_COLUMN, np.arange(len(table)))
+    values, table = per_image_summary(rows, clamped, cfg.trainer.align)
+    run.tracker.log_metrics({metric_key(TEST, k): v for k, v in values.items()}, state.step)
     path = ctx.run_dir / per_image_artifact(TEST)
     path.parent.mkdir(parents=True, exist_ok=True)
     table.to_csv(path, index=False)
