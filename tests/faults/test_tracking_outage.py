@@ -34,6 +34,7 @@ def test_server_gone_mid_run_and_at_the_end(request, root: Path, data_root: Path
         f"trainer.max_epochs={EPOCHS}",
         f"tracking.uri={tracking_server.uri}",
         f"tracking.experiment={experiment}",
+        "tracking.log_checkpoints=all",  # both checkpoints' uploads must survive the outage
     )
     cmd = train_cmd(root, data_root, *extra)
     run_dir = default_run_dir(compose(small(root, data_root, *extra)))
