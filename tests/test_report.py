@@ -412,7 +412,7 @@ def _md_table(readme: str, heading: str) -> list[list[str]]:
 def test_all_files_written(toy) -> None:
     result, out = toy
     names = {p.name for p in result.files}
-    expected = {*TABLES, "metrics.png", "train_curves.png", "val_curves.png", "qualitative.png"}
+    expected = {*TABLES, "report.html", "metrics.png", "train_curves.png", "val_curves.png", "qualitative.png"}
     assert expected <= names
     assert all((out / n).stat().st_size > 0 for n in names)
     assert not any(n.startswith("search_") for n in names)
@@ -683,7 +683,7 @@ def test_study_without_validation_yet(store, tmp_path: Path) -> None:
     assert "nothing to compare" in result.markdown
     assert "base-s0" in result.markdown.split("## Missing / failed", 1)[1]
     assert "base, seed 1: no run" in result.markdown
-    assert {p.name for p in result.files} == set(TABLES) and result.best is None
+    assert {p.name for p in result.files} == {*TABLES, "report.html"} and result.best is None
 
 
 def test_search_report(store, tmp_path: Path) -> None:
