@@ -124,6 +124,11 @@ def terms_of(names: Iterable[str], prefix: str = f"{LOSS}_") -> list[str]:
     return ordered_terms(t for t in suffixes if is_term_name(t))
 
 
+def logged_terms(metric_keys: Iterable[str]) -> list[str]:
+    """The loss terms a run logged (`train/loss_<term>` among its metric keys), built-in and user's."""
+    return terms_of(metric_keys, prefix=term_key(TRAIN, ""))
+
+
 GRAD_SHARE = "grad_share"
 
 
@@ -271,7 +276,8 @@ TAG_EVAL_DATASET = "g2.eval.dataset"
 TAG_EVAL_CHECKPOINT = "g2.eval.checkpoint"  # what the command was given: a path or a runs:/ URI
 RUNS_URI_SCHEME = "runs:/"  # MLflow's artifact URI of a run: runs:/<run_id>/<artifact path>
 BEST_CHECKPOINT_ARTIFACT = f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}"  # tracking.log_checkpoints uploads it
-CHECKPOINT_RUN_ID = "mlflow_run_id"  # the field of last.pt that names its MLflow run (g2core.train.checkpoint)
+# The field of last.pt that names its MLflow run (g2core.train.checkpoint).
+CHECKPOINT_RUN_ID = "mlflow_run_id"
 
 
 def eval_key(dataset: str, metric: str) -> str:

@@ -255,6 +255,8 @@ def test_readme_recipe_trains_logs_and_ablates_the_users_term(user: Path, root: 
     assert study.returncode == 0, study.stderr[-3000:]
     report = (root / "reports" / "edge" / "README.md").read_text()
     assert "edge_on" in report and "edge_off" in report
+    # The user's term is a column like a built-in's: its training loss in the main table, its gradient share.
+    assert "| loss_edge ↓ |" in report and "| grad share edge |" in report
     kids = client.search_runs([client.get_experiment_by_name(names.study_experiment("edge")).experiment_id])
     on = [r for r in kids if r.data.tags.get(names.TAG_VARIANT) == "edge_on"]
     assert on and names.term_key(names.TRAIN, "edge") in on[0].data.metrics

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from g2core.names import LOSS_TERMS, term_name
+from g2core.names import term_name, terms_of
 
 from .collect import StudyInfo
 
@@ -60,13 +60,12 @@ def value_columns(info: StudyInfo) -> list[str]:
 
 
 def choose_columns(info: StudyInfo, values: pd.DataFrame, metrics: list[str]) -> Columns:
-    terms = [
-        term_name(t) for t in LOSS_TERMS if term_name(t) in values and values[term_name(t)].notna().any()
-    ]
+    present = terms_of(values.columns)  # built-in and the user's own terms, in the tables' order
+    terms = [term_name(t) for t in present if values[term_name(t)].notna().any()]
     weights: list[str] = []
     if info.is_search and not values.empty:
         # The flattened config logs every weight; the columns worth showing are those the search varied.
-        logged = [t for t in LOSS_TERMS if values[weight_column(t)].notna().any()]
+        logged = [t for t in present if weight_column(t) in values and values[weight_column(t)].notna().any()]
         weights = [t for t in logged if values[weight_column(t)].nunique(dropna=True) > 1]
         weights = weights or [t for t in logged if (values[weight_column(t)].fillna(0) != 0).any()]
     return Columns(metrics=metrics, terms=terms, weights=weights)

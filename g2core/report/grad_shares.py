@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 from mlflow import MlflowClient
 
-from g2core.names import LOSS_TERMS, grad_share_key
+from g2core.names import grad_share_key, ordered_terms, terms_of
 
 from .collect import ChildRun, StudyInfo, metric_history
 from .tables import Cell, Table, to_markdown
@@ -28,14 +28,12 @@ def grad_share_table(client: MlflowClient, info: StudyInfo, runs: list[ChildRun]
     """One row per group (in the order of `runs`), one column per loss term any run logged a share of."""
     shares: dict[str, dict[str, list[float]]] = {}
     for run in runs:
-        for term in LOSS_TERMS:
-            if grad_share_key(term) not in run.metrics:
-                continue
+        for term in terms_of(run.metrics, prefix=grad_share_key("")):  # the user's own terms too
             history = metric_history(client, run.run_id, grad_share_key(term))
             if not history.empty:
                 group = shares.setdefault(group_of(info, run), {})
                 group.setdefault(term, []).append(float(history.mean()))
-    terms = [t for t in LOSS_TERMS if any(t in by_term for by_term in shares.values())]
+    terms = ordered_terms(t for by_term in shares.values() for t in by_term)
     if not terms:
         return None
     title = f"{info.name}: share of the gradient on the prediction per loss term (mean over logged steps)"

@@ -12,7 +12,6 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from g2core.names import (
-    LOSS_TERMS,
     SAMPLES_PATH,
     TRAIN,
     VAL,
@@ -20,7 +19,7 @@ from g2core.names import (
     metric_spec,
     strip_split,
     term_key,
-    term_name,
+    terms_of,
 )
 
 from . import figures as figs
@@ -71,7 +70,7 @@ def draw_figures(
             comparison,
         )
     )
-    terms = [t for t in LOSS_TERMS if term_name(t) in columns.terms]
+    terms = terms_of(columns.terms)
     train = train_curves(client, runs, terms)
     if train.empty:
         notes.append(f"No {term_key(TRAIN, '<term>')} history: train_curves.png skipped.")

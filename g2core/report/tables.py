@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from g2core.names import LOSS_TERMS, metric_spec
+from g2core.names import metric_spec, terms_of
 
 from . import verdicts
 from .collect import StudyInfo
@@ -88,7 +88,7 @@ def weights_by_group(summary: Summary) -> dict[str, dict[str, float]]:
     if summary.values.empty:
         return {}
     first_rows = summary.values.drop_duplicates("group", keep="first").set_index("group")
-    terms = [t for t in LOSS_TERMS if weight_column(t) in first_rows.columns]
+    terms = terms_of(first_rows.columns, prefix=weight_column(""))
     return {g: {t: float(first_rows.loc[g, weight_column(t)]) for t in terms} for g in first_rows.index}
 
 

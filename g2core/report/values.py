@@ -17,13 +17,14 @@ from g2core.names import (
     ALIGN_CLAMPED,
     ALIGN_PARAM,
     BEST,
-    LOSS_TERMS,
     TAG_CONFIG_HASH,
     TAG_GIT_COMMIT,
     TEST,
     TRAIN,
     VAL,
+    logged_terms,
     metric_key,
+    ordered_terms,
     term_key,
     term_name,
     weight_param,
@@ -91,6 +92,8 @@ def run_values(
     if split not in SPLIT_CHOICES:
         raise ValueError(f"report.split={split!r}: choose one of {', '.join(SPLIT_CHOICES)}")
     metrics = value_columns(info)
+    # Every term any run logged, the user's own (loss.custom_terms) included, in the tables' order.
+    terms = ordered_terms(t for run in runs for t in logged_terms(run.metrics))
     rows: list[dict[str, object]] = []
     without: list[ChildRun] = []
     for run in runs:
@@ -134,9 +137,9 @@ def run_values(
                 values = history if key == info.metric else metric_history(client, run.run_id, key)
                 row[m] = float(values.get(step, math.nan))
             row[ALIGN_CLAMPED] = run.metrics.get(metric_key(VAL, ALIGN_CLAMPED), math.nan)
-        for term in LOSS_TERMS:
+        for term in terms:
             row[term_name(term)] = run.metrics.get(term_key(TRAIN, term), math.nan)
         if info.is_search:
-            row.update({weight_column(term): weight_value(run, term) for term in LOSS_TERMS})
+            row.update({weight_column(term): weight_value(run, term) for term in terms})
         rows.append(row)
     return pd.DataFrame(rows), without
