@@ -63,6 +63,7 @@ def test_a_file_and_its_runs_uri_give_the_same_numbers_in_nested_runs(trained) -
         assert run.info.status == "FINISHED"
         assert run.data.tags[names.TAG_PARENT_RUN_ID] == run_id  # nested under the run that made it
         assert run.data.tags[names.TAG_EVAL_DATASET] == dataset
+        assert run.data.tags[names.TAG_MLFLOW_SOURCE_NAME] and run.data.tags[names.TAG_MLFLOW_USER]
         assert run.data.params[names.ALIGN_PARAM] == "median"
         assert {names.eval_key(dataset, m) for m in names.ALL_METRIC_KEYS} <= set(run.data.metrics)
         table = pd.read_csv(

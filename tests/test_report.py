@@ -412,7 +412,14 @@ def _md_table(readme: str, heading: str) -> list[list[str]]:
 def test_all_files_written(toy) -> None:
     result, out = toy
     names = {p.name for p in result.files}
-    expected = {*TABLES, "report.html", "metrics.png", "train_curves.png", "val_curves.png", "qualitative.png"}
+    expected = {
+        *TABLES,
+        "report.html",
+        "metrics.png",
+        "train_curves.png",
+        "val_curves.png",
+        "qualitative.png",
+    }
     assert expected <= names
     assert all((out / n).stat().st_size > 0 for n in names)
     assert not any(n.startswith("search_") for n in names)

@@ -34,10 +34,11 @@ from g2core.names import (
 )
 from g2core.schema import SOURCES, DataConfig
 from g2core.tracking import check_tracking_uri, default_tracking_uri, get_or_create_experiment
+from g2core.tracking.runs import standard_tags
 from g2core.validate import check_device, check_node, check_value
 
 from .dataset import dataset_name, evaluation_dataset
-from .score import Scores, log_scores, pick_device, score
+from .score import Scores, log_scores, score
 from .source import Checkpoint, build_checkpoint_model, open_checkpoint, scratch_dir
 
 MAX_PARAMS = 100  # params per log_batch (MLflow's limit)
@@ -87,13 +88,13 @@ def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Eval
     """Evaluate cfg.ckpt on cfg.data; log an MLflow run when there is a store (see tracking_store).
 
     `data_preset`: the data=<preset> the command chose (Hydra's choice), which names the dataset."""
-    from g2core.train.setup import autocast_dtype
+    from g2core.train.setup import autocast_dtype, resolve_device
 
     source = _check(cfg)
     data = OmegaConf.to_container(cfg.data, resolve=True)
     split = str(cfg.eval.split)
     name = dataset_name(data, cfg.eval.get("dataset"), data_preset)
-    device = pick_device(str(cfg.trainer.device))
+    device = resolve_device(str(cfg.trainer.device))
     uri = tracking_store(cfg)
     client = MlflowClient(uri) if uri else None
     with scratch_dir() as tmp:
@@ -130,7 +131,12 @@ def _log_run(
     experiment_id = checkpoint.experiment_id or get_or_create_experiment(
         client, str(cfg.tracking.experiment), cfg.paths.root
     )
-    tags = {TAG_ROLE: ROLE_EVAL, TAG_EVAL_DATASET: scores.dataset, TAG_EVAL_CHECKPOINT: checkpoint.source}
+    tags = {
+        **standard_tags(),  # mlflow.user, mlflow.source.*, as on every run the project creates
+        TAG_ROLE: ROLE_EVAL,
+        TAG_EVAL_DATASET: scores.dataset,
+        TAG_EVAL_CHECKPOINT: checkpoint.source,
+    }
     for tag, key in ((TAG_VARIANT, "variant"), (TAG_SEED, "seed")):
         if checkpoint.config.get(key) is not None:
             tags[tag] = str(checkpoint.config[key])

@@ -42,17 +42,6 @@ class Scores:
         return len(self.table)
 
 
-def pick_device(preference: str) -> torch.device:
-    """trainer.device: auto (a GPU when there is one), cpu, cuda, cuda:N."""
-    if preference == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if preference.startswith("cuda") and not torch.cuda.is_available():
-        raise ConfigError(
-            f"trainer.device={preference}: CUDA is not available on this machine; use trainer.device=cpu"
-        )
-    return torch.device(preference)
-
-
 @torch.no_grad()
 def score(
     model: torch.nn.Module,

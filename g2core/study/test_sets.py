@@ -87,11 +87,10 @@ def evaluate_test_sets(
     from mlflow import MlflowClient
 
     from g2core.evaluation import Checkpoint, build_checkpoint_model, evaluation_dataset, log_scores, score
-    from g2core.evaluation.score import pick_device
     from g2core.evaluation.source import scratch_dir
     from g2core.tracking import resolve_tracking_uri
     from g2core.train.checkpoint import load
-    from g2core.train.setup import autocast_dtype
+    from g2core.train.setup import autocast_dtype, resolve_device
 
     client = MlflowClient(resolve_tracking_uri(cfg.tracking.uri, cfg.paths.root))
     logged = {eval_dataset_of(key) for key in client.get_run(run_id).data.metrics}
@@ -100,7 +99,7 @@ def evaluate_test_sets(
     if not todo or not best.is_file():
         return []
     checkpoint = Checkpoint(str(best), best, load(best), run_id)
-    device = pick_device(str(cfg.trainer.device))
+    device = resolve_device(str(cfg.trainer.device))
     model = build_checkpoint_model(checkpoint, device)
     in_channels = int(cfg.model.in_channels)
     with scratch_dir() as tmp:

@@ -34,6 +34,18 @@ class Dist:
         return self.world_size > 1
 
 
+def resolve_device(device_pref: str, local_rank: int | None = None) -> torch.device:
+    """The device of a validated trainer.device (auto: a GPU when there is one); under torchrun, the
+    process's own GPU (`local_rank`) whatever index was asked for."""
+    if not (device_pref.startswith("cuda") or (device_pref == "auto" and torch.cuda.is_available())):
+        return torch.device("cpu")
+    if local_rank is None:
+        local_rank = int(device_pref.split(":")[1]) if ":" in device_pref else 0
+    device = torch.device("cuda", local_rank)
+    torch.cuda.set_device(device)
+    return device
+
+
 def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
     """Join the process group when launched by torchrun (nccl on GPU, gloo on CPU).
 
@@ -42,12 +54,7 @@ def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
     world = int(os.environ.get("WORLD_SIZE", "1"))
     rank = int(os.environ.get("RANK", "0"))
     local = int(os.environ.get("LOCAL_RANK", "0"))
-    if device_pref.startswith("cuda") or (device_pref == "auto" and torch.cuda.is_available()):
-        index = local if world > 1 else (int(device_pref.split(":")[1]) if ":" in device_pref else 0)
-        device = torch.device("cuda", index)
-        torch.cuda.set_device(device)
-    else:
-        device = torch.device("cpu")
+    device = resolve_device(device_pref, local if world > 1 else None)
     if world > 1 and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return Dist(rank, local, world), device

@@ -24,7 +24,9 @@ from tests.browser.conftest import (
 )
 from tests.net_helpers import free_port, listening_addresses
 
-sync_api = pytest.importorskip("playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'")
+sync_api = pytest.importorskip(
+    "playwright.sync_api", reason="playwright is missing: pip install -e '.[test]'"
+)
 expect = sync_api.expect
 
 pytestmark = pytest.mark.browser
