@@ -3,8 +3,9 @@
 Consumption: forward + loss + backward + Adam of the default model (g2_unet features 16, 4 levels) on one
 batch of 8 at the default 32x32, with the baseline loss, in samples/s. Supply: `g2core.data.build_datasets` train sets
 read through a DataLoader (batch 8, shuffled, `num_workers=0` as the default config has it), from the
-synthetic h5 cache and from the real frames in shared/data/real (480x640 and KITTI frames, scaled and
-cropped to the training size). Interleaved per round; the ratio is the loader's headroom (> 1: the
+synthetic h5 cache and from the real frames in ../shared/data/real (or the few vendored in tests/data/real;
+480x640 and KITTI frames, scaled and cropped to the training size); at paper size also with 2 loader worker
+processes (scale=paper's setting on a machine with more cores). Interleaved per round; the ratio is the loader's headroom (> 1: the
 loader is not what limits training).
 """
 
@@ -25,8 +26,11 @@ from g2core.data import build_datasets
 from g2core.losses import build_loss
 from g2core.models import build_model
 
-REAL = PACKAGE_ROOT.parent / "shared" / "data" / "real"
+# All of ../shared's real frames when the checkout has them beside it, else the few vendored for the tests.
+_SHARED_REAL = PACKAGE_ROOT.parent / "shared" / "data" / "real"
+REAL = _SHARED_REAL if _SHARED_REAL.is_dir() else PACKAGE_ROOT / "tests" / "data" / "real"
 BATCH = 8
+WORKERS = "paper size, 2 loader workers"
 SIZE = 32  # conf/data/synthetic.yaml: the default training size
 
 
@@ -54,12 +58,18 @@ def _real(height: int, width: int) -> dict:
     }
 
 
-def loader_side(dataset: Dataset, batches: int) -> Callable[[], float]:
+def loader_side(dataset: Dataset, batches: int, workers: int = 0) -> Callable[[], float]:
     def side() -> float:
-        loader = DataLoader(dataset, batch_size=BATCH, shuffle=True, num_workers=0)
+        # Workers start inside the timing, once (persistent_workers, as scale=paper sets it), as a run pays.
+        loader = DataLoader(
+            dataset, batch_size=BATCH, shuffle=True, num_workers=workers, persistent_workers=workers > 0
+        )
         start = time.perf_counter()
         read = 0
-        for batch in itertools.islice(itertools.cycle(loader), batches):
+        # Epoch after epoch, every batch read again (itertools.cycle would replay the first epoch's batches
+        # from memory, and a few real frames would time the cache, not the loader).
+        epochs = (batch for _ in itertools.count() for batch in loader)
+        for batch in itertools.islice(epochs, batches):
             read += batch["rgb"].shape[0]
         return read / (time.perf_counter() - start)
 
@@ -106,6 +116,10 @@ def run(settings: Settings) -> Section:
             train, *_ = build_datasets(cfg, seed=0, sparse_input=sparse)
             sides[name] = loader_side(train, batches)
             section.extra[f"frames: {name}"] = len(train)
+        paper = "real frames at paper size 448x640 + sparse simulation"
+        if paper in sources:  # scale=paper's loader setting: what worker processes add over the main one
+            train, *_ = build_datasets(sources[paper][0], seed=0, sparse_input=True)
+            sides[WORKERS] = loader_side(train, batches * 2, workers=2)
         for side in sides.values():
             side()  # warm-up: cache generation is outside, file handles open, first-call dispatch
         rates = interleave(sides, settings.pick(1, 3))
@@ -119,6 +133,18 @@ def run(settings: Settings) -> Section:
                 rates["consume"],
                 rates[name],
                 ratio_label="supply / demand",
+            )
+        )
+    if WORKERS in rates:
+        section.rows.append(
+            Row(
+                "real frames at paper size 448x640 + sparse simulation: samples/s by loader processes",
+                "num_workers=0 (main process)",
+                "num_workers=2",
+                "samples/s",
+                rates["real frames at paper size 448x640 + sparse simulation"],
+                rates[WORKERS],
+                ratio_label="workers / main process",
             )
         )
     return section

@@ -55,6 +55,7 @@ class DataConfig:
     width: int = rule(ge=1)
     batch_size: int = rule(ge=1)
     num_workers: int = rule(ge=0)
+    persistent_workers: bool = False  # keep the loader processes across epochs (with num_workers > 0)
     min_depth: float = rule(ge=0)
     max_depth: float  # > min_depth: validate.validate_train_config
     resize: str = "crop"

@@ -38,6 +38,7 @@ NOT_SHARED = (
     "tracking",
     "hydra",
     "data.num_workers",
+    "data.persistent_workers",
     "trainer.run_dir",
     "trainer.progress",
     "trainer.threads",

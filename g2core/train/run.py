@@ -153,7 +153,12 @@ def build_loaders(cfg: DictConfig, ranks: Dist, device: torch.device) -> Loaders
     sampler = DistributedSampler(
         train_ds, num_replicas=ranks.world_size, rank=ranks.rank, shuffle=True, seed=cfg.seed, drop_last=True
     )
-    common = {"num_workers": cfg.data.num_workers, "pin_memory": device.type == "cuda"}
+    workers = cfg.data.num_workers
+    common = {
+        "num_workers": workers,
+        "pin_memory": device.type == "cuda",
+        "persistent_workers": workers > 0 and bool(cfg.data.get("persistent_workers", False)),
+    }
     # Full batches only (equal global batches under DDP), unless the data are fewer than one batch.
     drop_last = len(sampler) >= per_rank
     train_loader = DataLoader(train_ds, batch_size=per_rank, sampler=sampler, drop_last=drop_last, **common)
