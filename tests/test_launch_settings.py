@@ -13,9 +13,33 @@ def spec(*overrides: str):
     return load_spec(compose(["+study=loss_terms", "paths.root=/tmp/g2", *overrides], "ablate"))
 
 
+def test_auto_workers_fill_this_machine_locally_and_are_refused_on_a_scheduler(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
+    monkeypatch.setattr("os.cpu_count", lambda: 2)
+    assert spec().workers == 2  # loss_terms: workers auto, 8 trials, 2 cores: one 1-thread worker per core
+    monkeypatch.setattr("os.cpu_count", lambda: 64)
+    assert spec().workers == 8  # never more workers than the study's 4 variants x 2 seeds
+    assert spec("study.variants=[baseline]", "study.baseline=baseline", "study.seeds=[0]").workers == 1
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 4)
+    assert spec().workers == 4 and spec("+study.procs_per_trial=2").workers == 2  # one per GPU (group)
+    with pytest.raises(
+        ConfigError, match="study.workers=auto: with study/launcher=ray, say how many Ray tasks"
+    ):
+        spec("study/launcher=ray")
+
+
 def test_local_by_default_and_each_launcher_with_its_defaults() -> None:
     assert spec().launcher == {"name": "local"}
-    ray = spec("study/launcher=ray", "study.launcher.address=auto", "study.launcher.resources.gpu=1")
+    ray = spec(
+        "study/launcher=ray",
+        "study.launcher.address=auto",
+        "study.launcher.resources.gpu=1",
+        "study.workers=2",
+    )
     assert ray.launcher["address"] == "auto" and ray.launcher["resources"] == {"cpu": 1, "gpu": 1}
     slurm = spec("study/launcher=slurm", "study.launcher.partition=gpu", "study.workers=4")
     assert slurm.launcher["partition"] == "gpu" and slurm.workers == 4

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from dataclasses import MISSING, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -33,7 +34,7 @@ class StudySpec:
     metric: str = metric_key(VAL, "abs_rel")
     direction: str = "minimize"  # minimize | maximize
     overrides: tuple[str, ...] = ()
-    workers: int = 1
+    workers: int = 1  # the YAML may say auto: resolved by auto_workers
     procs_per_trial: int = 1  # > 1: each trial is a torchrun DDP job of that many processes (ddp_trial)
     storage: str | None = None
     max_failures: int = 3
@@ -115,8 +116,8 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         raise ConfigError(f"study.metric={s['metric']!r}: expected a validation metric such as val/abs_rel")
     if s["direction"] not in ("minimize", "maximize"):
         raise ConfigError(f"study.direction={s['direction']!r}: expected minimize or maximize")
-    if not _is_int(s["workers"], 1):
-        raise ConfigError(f"study.workers={s['workers']!r}: expected an integer >= 1")
+    if s["workers"] != AUTO and not _is_int(s["workers"], 1):
+        raise ConfigError(f"study.workers={s['workers']!r}: expected an integer >= 1 or auto")
     if not _is_int(s["procs_per_trial"], 1):
         raise ConfigError(
             f"study.procs_per_trial={s['procs_per_trial']!r}: expected an integer >= 1 (processes, one GPU each)"
@@ -166,4 +167,27 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         grace_s=float(s["grace_s"]),
         launcher=check_launcher(s["launcher"], cfg.paths.root, name),
     )
+    if s["workers"] == AUTO:
+        trials = s["n_trials"] if kind == "search" else len(variants) * len(seeds)
+        s["workers"] = auto_workers(trials, s["procs_per_trial"], s["launcher"]["name"])
     return StudySpec(**s)
+
+
+AUTO = "auto"
+
+
+def auto_workers(trials: int, procs_per_trial: int, launcher: str) -> int:
+    """study.workers=auto on this machine: one worker per GPU (per procs_per_trial GPUs), else one per CPU
+    core with one torch thread each (benchmarks/RESULTS.md: on 2 cores, 2 one-thread workers train 1.23x the
+    trials/h of one two-thread worker: a small model leaves cores idle, and process start, validation and
+    checkpointing overlap), never more workers than trials."""
+    if launcher != "local":
+        raise ConfigError(
+            f"study.workers=auto: with study/launcher={launcher}, say how many "
+            f"{'Ray tasks' if launcher == 'ray' else 'SLURM jobs'} to start, e.g. study.workers=4"
+        )
+    import torch  # after the checks above: a bad study key fails without importing torch
+
+    gpus = torch.cuda.device_count()
+    slots = gpus // procs_per_trial if gpus else (os.cpu_count() or 1) // procs_per_trial
+    return max(1, min(slots, trials))
