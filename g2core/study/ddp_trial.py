@@ -48,7 +48,7 @@ def train_trial(cfg: DictConfig, hooks: TrainHooks, plan: TrialPlan, trial: optu
     job = {
         "cfg": OmegaConf.to_container(cfg, resolve=True),
         "plan": asdict(plan),
-        "trial_id": trial._trial_id,
+        "trial_number": trial.number,
     }
     handoff.write_text(json.dumps(job))
     cmd = [
@@ -103,13 +103,13 @@ def _plan(data: dict[str, Any]) -> TrialPlan:
     return TrialPlan(**{**data, "spec": spec, "cli_overrides": tuple(data["cli_overrides"])})
 
 
-def _rank_hooks(plan: TrialPlan, trial_id: int, master: bool) -> TrainHooks:
+def _rank_hooks(plan: TrialPlan, trial_number: int, master: bool) -> TrainHooks:
     """The worker's hooks (g2core.study.worker.objective), for a rank of the torchrun job."""
     from g2core.names import ATTR_RUN_ID
     from g2core.train.setup import Dist, from_master
 
     spec, ranks = plan.spec, Dist(*_ranks())
-    trial = _open_trial(plan, trial_id) if master else None
+    trial = _open_trial(plan, trial_number) if master else None
 
     def on_validation(epoch: int, metrics: dict[str, float]) -> None:
         if spec.kind != "search":
@@ -125,14 +125,16 @@ def _rank_hooks(plan: TrialPlan, trial_id: int, master: bool) -> TrainHooks:
     return TrainHooks(on_run_started=started, on_validation=on_validation)
 
 
-def _open_trial(plan: TrialPlan, trial_id: int) -> optuna.Trial:
+def _open_trial(plan: TrialPlan, trial_number: int) -> optuna.Trial:
+    """The worker's running trial, reopened in the master rank through the storage's public lookups."""
     import optuna
 
     from g2core.study.worker import load_study
 
     optuna.logging.set_verbosity(optuna.logging.ERROR)
-    study, _ = load_study(plan)
-    return optuna.trial.Trial(study, trial_id)
+    study, storage = load_study(plan)
+    study_id = storage.get_study_id_from_name(study.study_name)
+    return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
 
 
 def _ranks() -> tuple[int, int, int]:
@@ -150,7 +152,7 @@ def main(handoff: Path) -> int:
     master = _ranks()[0] == 0
     outcome: dict[str, Any] = {}
     try:
-        result = train(cfg, _rank_hooks(plan, job["trial_id"], master), validated=True)
+        result = train(cfg, _rank_hooks(plan, job["trial_number"], master), validated=True)
         outcome = {
             "run_id": result.run_id,
             "run_dir": str(result.run_dir),
