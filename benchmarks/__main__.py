@@ -1,6 +1,7 @@
 """`python -m benchmarks [--quick] [--only NAME ...] [--json PATH]`: run the suite, print a markdown table, write JSON.
 
-Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, flop_bound, levers, gpu.
+Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, trial_costs,
+flop_bound, levers, gpu.
 Every comparison runs both sides in this process (or this invocation), alternating, and reports the median of the
 per-round ratios with their min-max. `--quick` is a smoke run (a few steps each; what the test runs).
 """
@@ -32,6 +33,7 @@ from benchmarks import (
     study_throughput,
     test_split_cost,
     trainer_overhead,
+    trial_costs,
 )
 from benchmarks._common import Section, Settings, fmt
 
@@ -43,6 +45,7 @@ SECTIONS: dict[str, Callable[[Settings], Section]] = {
     "data": data_throughput.run,
     "study": study_throughput.run,
     "test_split": test_split_cost.run,
+    "trial_costs": trial_costs.run,
     "flop_bound": flop_bound.run,
     "levers": speed_levers.run,
     "gpu": gpu.run,

@@ -21,6 +21,7 @@ SECTIONS = (
     "data",
     "study",
     "test_split",
+    "trial_costs",
     "flop_bound",
     "levers",
     "gpu",

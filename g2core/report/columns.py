@@ -65,7 +65,8 @@ def choose_columns(info: StudyInfo, values: pd.DataFrame, metrics: list[str]) ->
     weights: list[str] = []
     if info.is_search and not values.empty:
         # The flattened config logs every weight; the columns worth showing are those the search varied.
-        logged = [t for t in present if weight_column(t) in values and values[weight_column(t)].notna().any()]
+        weighted = terms_of(values.columns, prefix=weight_column(""))
+        logged = [t for t in weighted if values[weight_column(t)].notna().any()]
         weights = [t for t in logged if values[weight_column(t)].nunique(dropna=True) > 1]
         weights = weights or [t for t in logged if (values[weight_column(t)].fillna(0) != 0).any()]
     return Columns(metrics=metrics, terms=terms, weights=weights)

@@ -241,7 +241,7 @@ def qualitative_figure(samples: list[Samples], max_images: int, path: Path) -> P
     k = min(max_images, *(len(s.depth) for s in samples))
     reference = samples[0]  # every run of a study saves the same validation images
     grid = build_grid(reference.rgb, reference.depth, [(s.label, s.pred, s.evaluation) for s in samples], k)
-    with figure(2.0 * (2 + len(samples)) + 2.4, 3.6 * k + 0.8) as fig:
+    with figure(2.0 * (2 + len(samples)) + 2.4, 3.6 * k + 2.0) as fig:
         draw_grid(fig, grid)
         fig.suptitle(
             "Predictions at the best checkpoint, aligned as the metrics align them, on the same validation "

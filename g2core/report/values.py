@@ -27,6 +27,7 @@ from g2core.names import (
     ordered_terms,
     term_key,
     term_name,
+    terms_of,
     weight_param,
 )
 
@@ -94,6 +95,7 @@ def run_values(
     metrics = value_columns(info)
     # Every term any run logged, the user's own (loss.custom_terms) included, in the tables' order.
     terms = ordered_terms(t for run in runs for t in logged_terms(run.metrics))
+    weighted = ordered_terms(t for run in runs for t in terms_of(run.params, prefix=weight_param("")))
     rows: list[dict[str, object]] = []
     without: list[ChildRun] = []
     for run in runs:
@@ -140,6 +142,6 @@ def run_values(
         for term in terms:
             row[term_name(term)] = run.metrics.get(term_key(TRAIN, term), math.nan)
         if info.is_search:
-            row.update({weight_column(term): weight_value(run, term) for term in terms})
+            row.update({weight_column(term): weight_value(run, term) for term in weighted})
         rows.append(row)
     return pd.DataFrame(rows), without

@@ -195,7 +195,7 @@ def draw_samples(samples: dict[str, np.ndarray], evaluation: Evaluation, path: P
     grid = build_grid(
         samples["rgb"], samples["depth"], [("prediction", samples["pred"], evaluation)], len(samples["rgb"])
     )
-    fig = new_figure(7.5, 3.6 * len(grid.depth) + 0.6, layout="constrained")
+    fig = new_figure(7.5, 3.6 * len(grid.depth) + 1.8)
     draw_grid(fig, grid)
     fig.suptitle(title, fontsize=10)
     return save_figure(fig, path, SAMPLE_DPI)
