@@ -2,7 +2,9 @@
 
 The model side is `build_model` + `pred.mean().backward()` on a fixed batch; a term side is the term on a
 detached copy of a prediction (a leaf that requires grad) + its backward. So a term's share is exactly
-what it adds to a training step. Interleaved per round: model, then every term, then the next round.
+what it adds to a training step. Each recipe also as a logging step, with the gradient shares the trainer
+logs every `trainer.log_every_n_steps` steps. Interleaved per round: model, then every term, then the next
+round.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from torch import Tensor
 from benchmarks._common import Row, Section, Settings, interleave, per_call
 from g2core.losses import adepth, build_loss, gm, rdepth, rgrad, silog, ssi
 from g2core.models import build_model
+from g2core.train.grad_share import grad_norms
 
 GOAL_SHARE = 0.05  # all active terms of a recipe together, at paper scale
 
@@ -95,6 +98,19 @@ def _loss_side(fn: Callable[..., Tensor], pred: Tensor, gt: Tensor, mask: Tensor
     return step
 
 
+def _grad_share_side(loss, pred: Tensor, gt: Tensor, mask: Tensor) -> Callable[[], None]:
+    """A logging step's loss: the recipe's forward + backward and the gradient shares the trainer logs
+    (one extra autograd call on the prediction, g2core.train.grad_share)."""
+
+    def step() -> None:
+        leaf = pred.detach().requires_grad_(True)
+        total, values = loss(leaf, gt, mask)
+        grad_norms(leaf, values, loss.weights, loss.active_terms)
+        total.backward()
+
+    return step
+
+
 def _measure_scale(scale: Scale, settings: Settings, section: Section) -> None:
     x, pred, gt, mask = _batch(scale)
     model_step = _model_side(scale, x)
@@ -106,15 +122,17 @@ def _measure_scale(scale: Scale, settings: Settings, section: Section) -> None:
         sides[name] = per_call(_loss_side(fn, pred, gt, mask), term_reps)
     for name, (weights, variant) in RECIPES.items():
         sides[name] = per_call(_loss_side(build_loss(weights, variant), pred, gt, mask), term_reps)
+        shared = _grad_share_side(build_loss(weights, variant), pred, gt, mask)
+        sides[f"{name} + grad shares (logging step)"] = per_call(shared, term_reps)
     for side in sides.values():
         side()  # warm-up round, not recorded
     times = interleave(sides, settings.pick(1, 5 if scale.name == "default" else 3))
     size = f"f{scale.features} L{scale.levels} in{scale.in_channels}, B{scale.batch} {scale.height}x{scale.width}"
     model_ms = [1000 * t for t in times["model"]]
     section.extra[f"{scale.name}_model_fwd_bwd_ms"] = statistics.median(model_ms)
-    for name in [*TERMS, *RECIPES]:
-        recipe = name in RECIPES
-        goal = f"<= {GOAL_SHARE:.0%}" if recipe and scale.name == "paper" else ""
+    for name in [*TERMS, *RECIPES, *(f"{r} + grad shares (logging step)" for r in RECIPES)]:
+        recipe = name not in TERMS
+        goal = f"<= {GOAL_SHARE:.0%}" if name in RECIPES and scale.name == "paper" else ""
         row = Row(
             measure=f"{scale.name}: {'recipe ' if recipe else 'term '}{name}",
             a_label=f"model fwd+bwd ({size})",
