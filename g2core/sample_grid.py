@@ -189,7 +189,12 @@ def draw_grid(fig: Figure, grid: SampleGrid, row_label: str = "val") -> None:
         ax.set_title(title, fontsize=9)
     # Depth scale on the right, error scale below: two bars on one side would overlap (the rows interleave).
     if depth_image is not None:
-        bar = [1 - (_RIGHT - 0.2) / width, (_BOTTOM + 0.2 * grid_h) / height, 0.15 / width, 0.6 * grid_h / height]
+        bar = [
+            1 - (_RIGHT - 0.2) / width,
+            (_BOTTOM + 0.2 * grid_h) / height,
+            0.15 / width,
+            0.6 * grid_h / height,
+        ]
         fig.colorbar(depth_image, cax=fig.add_axes(bar), label="depth [m] (white: no ground truth)")
     if error_image is not None:
         bar = [(_LEFT + 0.2 * grid_w) / width, 0.5 / height, 0.6 * grid_w / width, 0.12 / height]
