@@ -21,6 +21,10 @@ REAL_FRAMES = DATA / "real"
 # Optional extra source: a shared/ folder beside the checkout adds its larger real-frame sample.
 SHARED = REPO.parent / "shared"
 SHARED_REAL_FRAMES = SHARED / "data" / "real"
+# The tests' studies train tiny trials of a few seconds: one worker, since a second worker's start (a fresh
+# interpreter importing torch and MLflow, ~8 s on 2 cores) costs more than its share of them. Tests about
+# several workers say study.workers=N; test_launch_settings checks study.workers=auto itself.
+os.environ.setdefault("G2_STUDY_WORKERS", "1")
 
 
 def tiny(root: Path | str, *extra: str) -> list[str]:

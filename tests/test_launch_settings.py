@@ -18,6 +18,7 @@ def test_auto_workers_fill_this_machine_locally_and_are_refused_on_a_scheduler(
 ) -> None:
     import torch
 
+    monkeypatch.delenv("G2_STUDY_WORKERS", raising=False)  # the tests' one-worker default (conftest)
     monkeypatch.setattr(torch.cuda, "device_count", lambda: 0)
     monkeypatch.setattr("os.cpu_count", lambda: 2)
     assert spec().workers == 2  # loss_terms: workers auto, 8 trials, 2 cores: one 1-thread worker per core
