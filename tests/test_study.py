@@ -124,6 +124,7 @@ def test_weight_search_with_pruning(root: Path) -> None:
         "+study=weight_search",
         *tiny(root, "trainer.max_epochs=3"),
         "study.n_trials=5",
+        "study.pruner_warmup_epochs=1",  # the shipped default (5) never prunes at the default 5 epochs
     ]
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
