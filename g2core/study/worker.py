@@ -159,17 +159,21 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     return value
 
 
+def search_sampler(n_trials: int, seed: int) -> optuna.samplers.TPESampler:
+    """TPE after a third of the budget (1 to 5 trials) of random start-up proposals."""
+    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, max(1, n_trials // 3)))
+
+
+def median_pruner(warmup_epochs: int) -> optuna.pruners.MedianPruner:
+    """Median pruning once two trials have finished, never before `warmup_epochs` epochs."""
+    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup_epochs)
+
+
 def load_study(plan: TrialPlan) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
     """The study as a worker sees it (its sampler and pruner), and the storage it was opened on."""
     spec = plan.spec
-    sampler = optuna.samplers.TPESampler(
-        seed=spec.seeds[0], n_startup_trials=min(5, max(1, spec.n_trials // 3))
-    )
-    pruner = (
-        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=spec.pruner_warmup_epochs)
-        if spec.kind == "search"
-        else optuna.pruners.NopPruner()
-    )
+    sampler = search_sampler(spec.n_trials, spec.seeds[0])
+    pruner = median_pruner(spec.pruner_warmup_epochs) if spec.kind == "search" else optuna.pruners.NopPruner()
     storage = open_storage(plan.storage_url)
     study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
     return study, storage
