@@ -83,8 +83,8 @@ def scales(settings: Settings, gpu: bool) -> list[Scale]:
         ]
     paper = ("scale=paper", "data.height=128", "data.width=128", "data.batch_size=2")
     return [
-        Scale("default (32x32, batch 8)", ("data.n_test=0",)),
-        Scale("64x64 (batch 8)", ("data.height=64", "data.width=64", "data.n_train=256", "data.n_test=0")),
+        Scale("default (32x32, batch 16)", ("data.n_test=0",)),
+        Scale("64x64 (batch 16)", ("data.height=64", "data.width=64", "data.n_train=256", "data.n_test=0")),
         Scale("paper (448x640, batch 8)", ("scale=paper",), 10)
         if gpu
         else Scale("paper model at 128x128, batch 2", paper, 2),

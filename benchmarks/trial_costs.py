@@ -1,7 +1,7 @@
 """Section: a default-study trial's fixed costs, each as a share of the trial (issue 13, per-trial costs).
 
 One trial of the default study (conf/study/loss_terms.yaml: its baseline variant with the study's overrides,
-the default scale, 5 epochs) as `train()` runs it in a study worker, its phases clocked through
+the default scale, 6 epochs) as `train()` runs it in a study worker, its phases clocked through
 `TrainHooks.phase` (g2core.train.Phase): data (cache load, loaders), run setup (the MLflow run: found or created,
 tags, params, inputs), the mean-depth reference, the training steps, validation, samples, checkpoints and the
 test split. Beside it, what a worker process pays once before its first trial: Python start and the imports of

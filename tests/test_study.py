@@ -124,7 +124,7 @@ def test_weight_search_with_pruning(root: Path) -> None:
         "+study=weight_search",
         *tiny(root, "trainer.max_epochs=3"),
         "study.n_trials=5",
-        "study.pruner_warmup_epochs=1",  # the shipped default (5) never prunes at the default 5 epochs
+        "study.pruner_warmup_epochs=1",  # the shipped default (6) never prunes at the default 6 epochs
     ]
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]
@@ -199,10 +199,10 @@ def test_a_study_keeps_one_set_of_settings(root: Path) -> None:
     assert same.returncode == 0 and " start: " not in same.stdout, same.stdout + same.stderr[-3000:]
     before = _store(root)
     # The command as a user types it: one line, exit status 2, nothing trained or written.
-    out = ablate(root, *one, "trainer.max_epochs=10")
+    out = ablate(root, *one, "trainer.max_epochs=2")
     lines = out.stderr.strip().splitlines()
     assert out.returncode == 2 and len(lines) == 1 and "Traceback" not in out.stderr, out.stderr[-3000:]
-    assert "trainer.max_epochs (1 then, 10 now)" in lines[0] and "study.name=loss_terms_" in lines[0]
+    assert "trainer.max_epochs (1 then, 2 now)" in lines[0] and "study.name=loss_terms_" in lines[0]
     assert " start: " not in out.stdout and _store(root) == before
     # The other refusals through run_study itself (the entry point's one-line rendering is checked above).
     from g2core.config import ConfigError, compose
@@ -218,7 +218,7 @@ def test_a_study_keeps_one_set_of_settings(root: Path) -> None:
     _, parents, kids = children(root)
     assert len(parents) == 1 and [k.info.run_name for k in kids] == ["ssi_only-s0"]
     # The suggested study is a separate one, trained with the new settings beside the first.
-    name = ablate(root, *one, "trainer.max_epochs=2").stderr.split("study.name=")[-1].strip()
+    name = lines[0].split("study.name=")[-1].strip()
     assert name == "loss_terms_max_epochs2", name
     other = ablate(root, *one, "trainer.max_epochs=2", f"study.name={name}")
     assert other.returncode == 0 and "trial 0 start" in other.stdout, other.stderr[-3000:]
