@@ -15,7 +15,7 @@ PY := $(VENV)/bin/python
 STUDY ?= loss_terms
 TORCH_INDEX ?=
 TORCH_REQUIREMENT := $(shell grep -o '"torch[<>=!~][^"]*"' pyproject.toml | tr -d '"')
-PIP_INSTALL = $(VENV)/bin/uv pip install --python $(PY) -q
+PIP_INSTALL = $(VENV)/bin/uv pip install --python $(PY) -q --compile-bytecode
 
 .PHONY: run train report ui stack-up stack-down compose-check test test-fast bench lint format clean
 
