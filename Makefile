@@ -9,6 +9,8 @@
 #   make run TORCH_INDEX=https://download.pytorch.org/whl/cpu
 # pip installs torch first (it honours the machine's pip configuration, e.g. a local wheel folder, and
 # TORCH_INDEX); uv, which installs the rest several times faster than pip, then keeps that torch.
+# --compile-bytecode: uv leaves it out by default, and where PYTHONDONTWRITEBYTECODE is set every process
+# would compile mlflow, torch and optuna from source again (imports 2x slower).
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
