@@ -17,9 +17,10 @@ from g2core.store_probe import check_entry_stores
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_cli(lambda: check_entry_stores(cfg))  # in seconds, before the heavy imports
-    from g2core.train import train
+    from g2core.train import close_distributed, train
 
     result = run_cli(lambda: train(cfg))
+    close_distributed()  # under torchrun: no rank leaves while another still uses the group
     if result is not None and result.run_id:
         from g2core.cli import print_run_summary
 

@@ -23,7 +23,7 @@ from typing import TYPE_CHECKING, Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from g2core.train import StopTraining, TrainHooks, train
+from g2core.train import StopTraining, TrainHooks, close_distributed, train
 from g2core.train.trainer import TrainResult
 
 if TYPE_CHECKING:
@@ -160,6 +160,7 @@ def main(handoff: Path) -> int:
             "best_epoch": result.best_epoch,
             "already_finished": result.already_finished,
         }
+        close_distributed()  # every rank got here: leave the group together
     except StopTraining as exc:
         outcome = {"pruned": str(exc)}
     except Exception as exc:

@@ -12,6 +12,16 @@ through `train()` and TrainHooks.
 """
 
 from g2core.train.run import Phase, StopTraining, TrainHooks, default_run_dir
+from g2core.train.setup import close_distributed
 from g2core.train.trainer import NonFiniteLoss, TrainResult, train
 
-__all__ = ["NonFiniteLoss", "Phase", "StopTraining", "TrainHooks", "TrainResult", "default_run_dir", "train"]
+__all__ = [
+    "NonFiniteLoss",
+    "Phase",
+    "StopTraining",
+    "TrainHooks",
+    "TrainResult",
+    "close_distributed",
+    "default_run_dir",
+    "train",
+]

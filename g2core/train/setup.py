@@ -60,6 +60,15 @@ def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
     return Dist(rank, local, world), device
 
 
+def close_distributed() -> None:
+    """Leave the process group together once the work is done: every rank waits for the others, then tears
+    it down. A rank that exited while another still used the group was aborted by gloo ('terminate called
+    without an active exception', seen when a finished run was started again under torchrun)."""
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
+
+
 def from_master(value: Any, ranks: Dist) -> Any:
     """The master's `value` on every rank (a picklable object): what only the master decides, such as
     "the run already finished", must be the same decision everywhere, or the other ranks wait forever."""
