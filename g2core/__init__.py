@@ -1,7 +1,8 @@
 """g2core: trains a monocular depth network with one loss recipe, many times, and says which recipe is better.
 
 Layers, in dependency order (a layer imports those above it; the exceptions: validate.py asks the model
-registry for size rules, tracking/ and study/ use stack/net.py's probes, a study writes its report):
+registry for size rules, a study writes its report):
+  net.py                 the one pid / port / HTTP probe (tracking, study, report and stack use it).
   names.py               the one vocabulary: loss terms, metric keys, MLflow tags/params, artifact paths,
                          experiment names. Plain Python (no torch), imported by every layer.
   schema.py, validate.py the config contract: the typed tree, and the one validator with one-line errors.
@@ -13,6 +14,6 @@ registry for size rules, tracking/ and study/ use stack/net.py's probes, a study
   evaluation/            a checkpoint on any data (experiments/evaluate.py, study.test_sets); train's evaluation code.
   study/                 many runs as one Optuna study; calls train(), never its steps.
   report/                reads MLflow only (no torch, no Optuna storage): statistics, tables, figures, verdicts.
-  stack/                 serving MLflow and PostgreSQL; net.py is the one pid / HTTP probe.
+  stack/                 serving MLflow and PostgreSQL: a leaf, nothing in the library imports it.
   cli.py                 what the entry points in experiments/ share.
 """

@@ -23,6 +23,7 @@ from typing import Any
 from urllib.parse import unquote, urlsplit
 
 from g2core.config import ConfigError, redact
+from g2core.net import http_error
 
 TIMEOUT_S = 3.0  # each probe; libpq's connect_timeout counts whole seconds (2 at least)
 TRACKING_ENV = "MLFLOW_TRACKING_URI"
@@ -106,8 +107,6 @@ def connect_timeout(url: str, seconds: int = 10) -> dict[str, Any]:
 
 
 def _check_http(uri: str, key: str) -> None:
-    from g2core.stack.net import http_error
-
     problem = http_error(health_url(uri), timeout=TIMEOUT_S)
     if problem is not None:
         raise ConfigError(

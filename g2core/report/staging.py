@@ -14,7 +14,7 @@ import shutil
 from collections.abc import Callable
 from pathlib import Path
 
-from g2core.stack.net import pid_alive
+from g2core.net import pid_alive
 
 SUFFIX = ".partial-"
 _CLEANUPS: dict[Path, Callable[[], None]] = {}

@@ -10,8 +10,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from g2core.net import http_ok, pid_alive
 from g2core.stack.mlflow_server import start_mlflow_server, stop_process_group
-from g2core.stack.net import http_ok, pid_alive
 from g2core.stack.postgres import (
     DATABASES,
     PostgresError,

@@ -10,7 +10,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from g2core.stack.net import http_ok, pid_alive, port_in_use, wait_until
+from g2core.net import http_ok, pid_alive, port_in_use, wait_until
 from g2core.store_probe import health_url
 
 # Measured (DESIGN): one worker avoids ~44 ms per kept-alive request; the job runner costs 1.7 GB.

@@ -23,7 +23,7 @@ from optuna.trial import FrozenTrial, TrialState
 
 from g2core.config import ConfigError
 from g2core.names import ATTR_FAILURE, ATTR_HEARTBEAT, ATTR_KEY, ATTR_RETRY_OF, ATTR_WORKER, trial_key
-from g2core.stack.net import pid_alive
+from g2core.net import pid_alive
 from g2core.store_probe import STORAGE_ENV, check_storage_url, connect_timeout, named
 from g2core.study.spec import StudySpec
 

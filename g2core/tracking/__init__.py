@@ -7,7 +7,7 @@ and riding out a server outage.
   outage.py   what the server has not received yet, kept and saved in checkpoints
 
 Creating or resuming the run itself is g2core.train.run. Names (metric keys, tags) come from g2core.names;
-the /health probe is g2core.stack.net's. Nothing here imports torch or knows of studies.
+the /health probe is g2core.net's. Nothing here imports torch or knows of studies.
 """
 
 from g2core.tracking.buffer import MAX_BATCH, RunTracker

@@ -8,7 +8,7 @@ from mlflow import MlflowClient
 
 from g2core import store_probe
 from g2core.names import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND
-from g2core.stack.net import http_ok
+from g2core.net import http_ok
 from g2core.store_probe import default_tracking_uri, health_url, resolve_tracking_uri
 
 ARTIFACTS_DIR = "mlartifacts"  # beside the default store, under paths.root

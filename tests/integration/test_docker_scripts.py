@@ -17,8 +17,8 @@ from pathlib import Path
 
 import pytest
 
+from g2core.net import http_ok, wait_until
 from g2core.stack.mlflow_server import stop_process_group
-from g2core.stack.net import http_ok, wait_until
 from g2core.stack.postgres import SUPERUSER, start_postgres
 from tests.net_helpers import free_port
 

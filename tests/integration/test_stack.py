@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from g2core.names import TAG_SEED, TAG_VARIANT, VAL, metric_key
+from g2core.net import http_ok
 from g2core.stack.mlflow_server import ServerHandle
-from g2core.stack.net import http_ok
 from g2core.stack.postgres import PostgresHandle
 from tests.net_helpers import free_port, listening_addresses
 

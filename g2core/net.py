@@ -1,5 +1,5 @@
-"""Process and network probes shared by the stack and the tracking client: is a pid alive, is a port
-taken, does a URL answer 200, wait until something is ready."""
+"""Process and network probes shared by the library (tracking, study, report) and stack/: is a pid alive,
+is a port taken, does a URL answer 200, wait until something is ready."""
 
 from __future__ import annotations
 
