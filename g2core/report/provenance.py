@@ -17,9 +17,11 @@ from g2core.names import (
     CHECKPOINTS_DIR,
     TAG_CONFIG_HASH,
     TAG_GIT_COMMIT,
+    weight_param,
 )
 
 from .collect import ChildRun, StudyInfo
+from .columns import weight_column
 
 CHECKPOINT = f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}"  # the selected checkpoint: best by the validation metric
 MIXED = "⚠"
@@ -55,6 +57,12 @@ def group_links(uri: str, info: StudyInfo, values: pd.DataFrame, group: str) -> 
     return links
 
 
+def _weights(child: ChildRun) -> tuple[tuple[str, str], ...]:
+    """The run's loss weights as logged (its `loss.weights.<term>` params): what a search trial varies."""
+    prefix = weight_param("")
+    return tuple(sorted((k, v) for k, v in child.params.items() if k.startswith(prefix)))
+
+
 def mixes(values: pd.DataFrame, children: list[ChildRun]) -> list[str]:
     """What does not match across the study's runs: each a sentence for the README (flagged ⚠)."""
     out = []
@@ -69,18 +77,26 @@ def mixes(values: pd.DataFrame, children: list[ChildRun]) -> list[str]:
     aligns = sorted({a for a in values[ALIGN_PARAM] if a})
     if len(aligns) > 1:
         out.append(f"{MIXED} Mixed `{ALIGN_PARAM}`: {', '.join(aligns)}; the metrics are not comparable.")
-    # The hash covers the whole run config, variant and seed included: one (variant, seed) trained under
-    # two hashes means the settings changed while the study ran.
-    hashes: dict[tuple[str, object], dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
+    # The hash covers the whole run config, variant, seed and loss weights included: one trial (variant,
+    # seed and weights) trained under two hashes means the settings changed while the study ran. The
+    # weights belong to the key because a search's trials share variant and seed and differ in weights
+    # by design; keyed on (variant, seed) alone every search would be flagged.
+    search = any(str(col).startswith(weight_column("")) for col in values.columns)
+    hashes: dict[tuple, dict[str, list[str]]] = defaultdict(lambda: defaultdict(list))
     for c in children:
         if c.variant and c.tags.get(TAG_CONFIG_HASH):
-            hashes[(c.variant, c.seed)][c.tags[TAG_CONFIG_HASH]].append(c.name or c.run_id)
-    for (variant, seed), by_hash in sorted(hashes.items(), key=lambda kv: (kv[0][0], str(kv[0][1]))):
+            hashes[(c.variant, c.seed, _weights(c))][c.tags[TAG_CONFIG_HASH]].append(c.name or c.run_id)
+    for (variant, seed, _), by_hash in sorted(hashes.items(), key=lambda kv: str(kv[0])):
         if len(by_hash) > 1:
             runs = "; ".join(f"{h}: {', '.join(names)}" for h, names in sorted(by_hash.items()))
+            # An ablation counts one run per (variant, seed), a search every finished trial (values.py).
+            counted = (
+                "every finished trial is counted" if search else "the newest finished run is the one counted"
+            )
+            what = f"{variant}, seed {seed}" + (", the same loss weights" if search else "")
             out.append(
-                f"{MIXED} Mixed `{TAG_CONFIG_HASH}` for {variant}, seed {seed} ({runs}): its settings "
-                "changed during the study; the newest finished run is the one counted."
+                f"{MIXED} Mixed `{TAG_CONFIG_HASH}` for {what} ({runs}): its settings "
+                f"changed during the study; {counted}."
             )
     missing = [
         str(r["run_name"]) for _, r in values.iterrows() if not r[TAG_CONFIG_HASH] or not r[TAG_GIT_COMMIT]
