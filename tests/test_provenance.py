@@ -7,6 +7,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+import torch
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param
 
@@ -31,6 +32,13 @@ from g2core.names import (
     weight_param,
 )
 from g2core.report import write_report
+from g2core.tracking.environment import (
+    ENV_CPU_CAPABILITY,
+    ENV_MKL,
+    ENV_THREADS,
+    ENV_TORCH,
+    environment_tags,
+)
 
 
 def _parent(client: MlflowClient, study: str, kind: str) -> tuple[str, str]:
@@ -93,3 +101,35 @@ def test_search_trial_retrained_under_new_settings_is_flagged(uri: str, tmp_path
     # A search counts every finished trial: the ablation's "newest run counted" would be false here.
     assert "every finished trial is counted" in text and "newest" not in text
     assert text.count("⚠ Mixed") == 1
+
+
+def test_report_names_the_environments_that_made_the_numbers(uri: str, tmp_path: Path) -> None:
+    here = environment_tags()
+    one_thread = {**here, ENV_THREADS: "1"}
+    client = MlflowClient(tracking_uri=uri)
+    exp_id, parent = _parent(client, "envs", "search")
+    for trial, env in enumerate([here, here, one_thread]):
+        _child(client, exp_id, parent, "envs", trial, {"ssi": 1.0, "rgrad": 0.1 * trial}, f"h{trial}", env)
+    text = _provenance(
+        write_report(uri, "envs", tmp_path, log_to_parent=False, figures=False, split=VAL).markdown
+    )
+    assert f"| `{ENV_TORCH}` | {torch.__version__} | {torch.__version__} |" in text
+    assert f"| `{ENV_CPU_CAPABILITY}` | {torch.backends.cpu.get_cpu_capability()} |" in text
+    assert "A (2 runs) | B (1 runs)" in text
+    assert (
+        f"⚠ Mixed environments: the counted runs come from 2 environments, which differ in `{ENV_THREADS}`;"
+        in text
+    )
+    assert "- A: trial-0, trial-1" in text and "- B: trial-2" in text
+
+
+def test_one_environment_is_named_without_a_warning(uri: str, tmp_path: Path) -> None:
+    client = MlflowClient(tracking_uri=uri)
+    exp_id, parent = _parent(client, "oneenv", "search")
+    for trial in range(2):
+        _child(client, exp_id, parent, "oneenv", trial, {"ssi": 1.0, "rgrad": 0.1 * trial}, f"h{trial}",
+               environment_tags())  # fmt: skip
+    text = _provenance(
+        write_report(uri, "oneenv", tmp_path, log_to_parent=False, figures=False, split=VAL).markdown
+    )
+    assert "A (2 runs)" in text and f"| `{ENV_MKL}` |" in text and "⚠" not in text

@@ -1,4 +1,5 @@
-"""Where every number comes from: links to each run and its selected checkpoint, config hashes, git commits.
+"""Where every number comes from: links to each run and its selected checkpoint, config hashes, git commits,
+the environments (torch build, CPU, threads) that ran them.
 
 A tracking server (http[s]://) gets links into its UI; a file or database store gets the artifact's own URI
 (file://, s3://, ...) and MLflow's `runs:/<run_id>` for the run, which `mlflow.artifacts` resolves anywhere.
@@ -22,6 +23,7 @@ from g2core.names import (
 
 from .collect import ChildRun, StudyInfo
 from .columns import weight_column
+from .environment import environment_section
 
 CHECKPOINT = f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}"  # the selected checkpoint: best by the validation metric
 MIXED = "⚠"
@@ -126,4 +128,4 @@ def provenance_section(values: pd.DataFrame, children: list[ChildRun]) -> str:
     lines += (
         ["", *flags] if flags else ["", f"One `{TAG_GIT_COMMIT}` for every counted run; no settings changed."]
     )
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + environment_section(values, children)

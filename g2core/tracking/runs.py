@@ -20,6 +20,7 @@ from g2core.names import (
     TAG_MLFLOW_SOURCE_TYPE,
     TAG_MLFLOW_USER,
 )
+from g2core.tracking.environment import environment_tags
 
 
 def find_runs(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> list:
@@ -76,7 +77,7 @@ def standard_tags() -> dict[str, str]:
     commit = git_commit(full=True)
     if commit != "unknown":
         tags[TAG_MLFLOW_GIT_COMMIT] = commit
-    return tags
+    return {**tags, **environment_tags()}  # env.*: what made the numbers (g2core/tracking/environment.py)
 
 
 def start_system_metrics(uri: str, run_id: str, *, resume: bool) -> Any:
