@@ -10,12 +10,16 @@ command with other shared settings (trainer.max_epochs=10 ...) is refused, and s
 and variant=, which a study sets per trial from study.seeds and study.variants.
 """
 
-import hydra
-from hydra.core.hydra_config import HydraConfig
-from omegaconf import DictConfig
+from g2core.startup import quiet_start
 
-from g2core.cli import run_cli
-from g2core.store_probe import check_entry_stores
+quiet_start()  # Ctrl-C while importing (up to ~40 s on a loaded machine): one line, status 130
+
+import hydra  # noqa: E402
+from hydra.core.hydra_config import HydraConfig  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from g2core.cli import run_cli  # noqa: E402
+from g2core.store_probe import check_entry_stores  # noqa: E402
 
 # Overrides that select or change the study itself; every other one applies to each trial.
 STUDY_KEYS = ("study=", "+study=", "study.", "+study.", "++study", "study/", "+study/")

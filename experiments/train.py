@@ -7,11 +7,15 @@ crash or Ctrl-C (exit status 130; the run is closed as KILLED) resumes the same 
 checkpoint.
 """
 
-import hydra
-from omegaconf import DictConfig
+from g2core.startup import quiet_start
 
-from g2core.cli import run_cli
-from g2core.store_probe import check_entry_stores
+quiet_start()  # Ctrl-C while importing (up to ~40 s on a loaded machine): one line, status 130
+
+import hydra  # noqa: E402
+from omegaconf import DictConfig  # noqa: E402
+
+from g2core.cli import run_cli  # noqa: E402
+from g2core.store_probe import check_entry_stores  # noqa: E402
 
 
 @hydra.main(config_path="../conf", config_name="train", version_base="1.3")

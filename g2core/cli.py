@@ -12,6 +12,7 @@ from typing import TypeVar
 from omegaconf import DictConfig
 
 from g2core.config import ConfigError, redact
+from g2core.startup import INTERRUPTED, INTERRUPTED_STATUS, interruptible
 
 T = TypeVar("T")
 log = logging.getLogger("g2core")
@@ -33,15 +34,12 @@ def user_errors() -> tuple[type[BaseException], ...]:
     return tuple(errors)
 
 
-INTERRUPTED = "interrupted; run the same command again to resume"
-INTERRUPTED_STATUS = 130  # 128 + SIGINT, what a shell reports for a command stopped by Ctrl-C
-
-
 def run_cli(fn: Callable[[], T]) -> T:
     """Run an entry point's work; a user error becomes one line on stderr and exit status 2, Ctrl-C one line
     and status 130 (the work below closes its MLflow runs as KILLED and keeps its checkpoints)."""
     try:
-        return fn()
+        with interruptible():  # outside it, an entry point's Ctrl-C leaves at once (g2core.startup)
+            return fn()
     except ConfigError as exc:  # matched first: user_errors() imports torch, seconds an early check saves
         _user_error(exc)
     except user_errors() as exc:

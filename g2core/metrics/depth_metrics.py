@@ -6,8 +6,8 @@ import math
 
 import torch
 from torch import Tensor
-from torchmetrics import Metric
 
+from ._torchmetrics import Metric
 from .edges import EDGE_BAND_PX, EDGE_JUMP, depth_boundary_errors, edge_band
 from .keys import EDGE_METRIC_KEYS, METRIC_KEYS
 from .standard import per_image_metrics, rmse_abs_rel, valid_pixels
