@@ -41,8 +41,12 @@ def find_h5_files(root: str | Path, key: str = "data.root") -> list[Path]:
     """`root` is a folder searched recursively for *.h5, or a single (chunked) .h5 file."""
     root = Path(root).expanduser()
     if not root.exists():
+        from g2core.data.prepare import prepare_hint  # only here: it is the download tool
+
+        hint = prepare_hint(root)
+        fix = f"get it once with {hint}, or point {key} at" if hint else f"point {key} at"
         raise DataError(
-            f"{key}: {root} does not exist; point {key} at a folder of .h5 files ({_LAYOUT}) or one .h5 file"
+            f"{key}: {root} does not exist; {fix} a folder of .h5 files ({_LAYOUT}) or one .h5 file"
         )
     if root.is_file():
         return [root]

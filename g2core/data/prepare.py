@@ -59,6 +59,21 @@ RELEASES: dict[str, Release] = {
 }
 
 
+def prepare_hint(missing: Path) -> str | None:
+    """How to fetch a missing data folder inside a release's layout (.../nyudepthv2/train): the command,
+    `--root` included where it is not the default, and the download's size; None for a folder no release
+    makes."""
+    parts = missing.expanduser().parts
+    for name, release in RELEASES.items():
+        if release.folder in parts:
+            root = Path(*parts[: parts.index(release.folder)])
+            command = f"python -m g2core.data.prepare {name}"
+            if root.resolve() != default_root(name).resolve():
+                command += f" --root {root}"
+            return f"`{command}` ({release.approx_size})"
+    return None
+
+
 def default_root(name: str) -> Path:
     """paths.root/data/<name>, as the presets read it (G2_ROOT, else the project root)."""
     from g2core.config import project_root

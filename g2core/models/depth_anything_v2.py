@@ -27,6 +27,13 @@ from ._common import check_input
 from ._registry import register_model, register_size_rule
 
 PATCH_SIZE = 14
+# What save_pretrained / `hf download` leave: one weights file, or the index of its shards.
+WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 # Depth Anything V2's encoder sizes (its metric_depth/train.py `model_configs`), as transformers spells
@@ -110,6 +117,42 @@ def _random_init(encoder: str):
     return tf.DepthAnythingForDepthEstimation(config)
 
 
+def _is_folder(pretrained: str) -> bool:
+    """A local folder, not a Hugging Face id (`org/name`)."""
+    path = Path(pretrained).expanduser()
+    return path.exists() or pretrained.startswith(("/", ".", "~")) or pretrained.count("/") != 1
+
+
+def _no_weights(pretrained: str) -> ConfigError:
+    if _is_folder(pretrained):
+        where = "that folder" if Path(pretrained).expanduser().exists() else "a folder that does not exist"
+        return ConfigError(
+            f"model.pretrained={pretrained!r}: no Depth Anything weights in {where}; give a folder written by "
+            "save_pretrained / `hf download <id> --local-dir DIR`, or set model.pretrained=null"
+        )
+    return ConfigError(
+        f"model.pretrained={pretrained!r}: not in the Hugging Face cache (nothing is downloaded at run time); "
+        f"get it once with `hf download {pretrained}`, or set model.pretrained=null"
+    )
+
+
+def _check_weights(pretrained: str) -> None:
+    """The weights are on this disk: checked with the config, before a run is created (building the model
+    would find out only after, leaving a FAILED run behind). Reads file names only, loads nothing."""
+    if _is_folder(pretrained):
+        folder = Path(pretrained).expanduser()
+        if (folder / "config.json").is_file() and any((folder / w).is_file() for w in WEIGHT_FILES):
+            return
+        raise _no_weights(pretrained)
+    from huggingface_hub import try_to_load_from_cache  # a dependency of transformers, checked above
+
+    def cached(name: str) -> bool:
+        return isinstance(try_to_load_from_cache(pretrained, name), str)
+
+    if not (cached("config.json") and any(cached(w) for w in WEIGHT_FILES)):
+        raise _no_weights(pretrained)
+
+
 def _load(pretrained: str, encoder: str, scope: str):
     """From a local folder or the Hugging Face cache only; the metric head whatever the checkpoint's head."""
     tf = _transformers()
@@ -118,17 +161,7 @@ def _load(pretrained: str, encoder: str, scope: str):
             pretrained, local_files_only=True, depth_estimation_type="metric", max_depth=1
         )
     except OSError:
-        path = Path(pretrained).expanduser()
-        if path.exists() or pretrained.startswith(("/", ".", "~")) or pretrained.count("/") != 1:
-            where = "that folder" if path.exists() else "a folder that does not exist"
-            raise ConfigError(
-                f"model.pretrained={pretrained!r}: no Depth Anything weights in {where}; give a folder written by "
-                "save_pretrained / `hf download <id> --local-dir DIR`, or set model.pretrained=null"
-            ) from None
-        raise ConfigError(
-            f"model.pretrained={pretrained!r}: not in the Hugging Face cache (nothing is downloaded at run time); "
-            f"get it once with `hf download {pretrained}`, or set model.pretrained=null"
-        ) from None
+        raise _no_weights(pretrained) from None
     hidden = net.config.backbone_config.hidden_size
     if hidden != ENCODERS[encoder].hidden:
         raise ConfigError(
@@ -175,8 +208,11 @@ def size_multiple(
     pretrained_scope: str = "encoder",
     in_channels: int = 3,
 ) -> int:
-    """Checks the arguments (and that transformers is installed); ViT patches are 14 pixels."""
+    """Checks the arguments (that transformers is installed, that the weights are on disk); ViT patches are 14
+    pixels."""
     _validate(encoder, max_depth, in_channels, pretrained_scope)
+    if pretrained is not None:
+        _check_weights(str(pretrained))
     return PATCH_SIZE
 
 
