@@ -7,8 +7,8 @@ import torch, so a report or a config check can read the vocabulary cheaply.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, fields
 
 # --- loss terms (DESIGN: Vocabulary), in the order tables and figures show them -------------------------
 LOSS_TERMS: tuple[str, ...] = ("adepth", "rdepth", "rgrad", "ssi", "gm", "silog")
@@ -17,18 +17,8 @@ LOSS_VARIANTS: tuple[str, ...] = ("seed", "official")  # G2 terms as documented 
 ADEPTH_MASKS: tuple[str, ...] = ("gt", "sparse")
 
 # --- metrics ---------------------------------------------------------------------------------------------
-METRIC_KEYS: tuple[str, ...] = (
-    "rmse",
-    "mae",
-    "abs_rel",
-    "sq_rel",
-    "rmse_log",
-    "log10",
-    "silog",
-    "delta1",
-    "delta2",
-    "delta3",
-)
+METRIC_KEYS: tuple[str, ...] = ("rmse", "mae", "abs_rel", "sq_rel", "rmse_log", "log10", "silog", "delta1", "delta2",
+                                "delta3")  # fmt: skip
 EDGE_METRIC_KEYS: tuple[str, ...] = ("edge_rmse", "edge_abs_rel", "dbe_acc", "dbe_comp")
 ALL_METRIC_KEYS: tuple[str, ...] = METRIC_KEYS + EDGE_METRIC_KEYS
 # Only the delta accuracies grow with quality; every other key is an error.
@@ -49,20 +39,9 @@ class MetricSpec:
         return "↓" if self.lower_is_better else "↑"
 
 
-_UNITS = {
-    "sq_rel": "m",
-    "rmse": "m",
-    "mae": "m",
-    "rmse_log": "log m",
-    "log10": "log10 m",
-    "silog": "log m",
-    "delta1": "fraction of pixels",
-    "delta2": "fraction of pixels",
-    "delta3": "fraction of pixels",
-    "edge_rmse": "m",
-    "dbe_acc": "px",
-    "dbe_comp": "px",
-}
+_UNITS = {"sq_rel": "m", "rmse": "m", "mae": "m", "rmse_log": "log m", "log10": "log10 m", "silog": "log m",
+          "delta1": "fraction of pixels", "delta2": "fraction of pixels", "delta3": "fraction of pixels",
+          "edge_rmse": "m", "dbe_acc": "px", "dbe_comp": "px"}  # fmt: skip
 # Report order: the error metrics the field leads with, then accuracies, then the edge metrics.
 _REPORT_ORDER = ("abs_rel", "sq_rel", "rmse", "mae", "rmse_log", "log10", "silog", "delta1", "delta2",
                  "delta3", "edge_rmse", "edge_abs_rel", "dbe_acc", "dbe_comp")  # fmt: skip
@@ -195,6 +174,41 @@ BEST_TRIAL = "best_trial"
 ALIGN_PARAM = "trainer.align"  # the run's alignment mode, as its (flattened) param
 # The data settings the metrics evaluate with (flattened params): the report aligns saved samples by them.
 MIN_DEPTH_PARAM, MAX_DEPTH_PARAM, EIGEN_CROP_PARAM = "data.min_depth", "data.max_depth", "data.eigen_crop"
+
+
+# The parent's status tag: running until every trial is done, interrupted by Ctrl-C; unknown when missing.
+TAG_STUDY_STATUS = study_tag("status")
+STATUS_RUNNING, STATUS_FINISHED, STATUS_INTERRUPTED = "running", "finished", "interrupted"
+STATUS_UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class StudyTags:
+    """A study's settings as its parent run's `study.<field>` tags: the runner encodes them, the report decodes
+    them (a missing or empty tag, as on a parent of an older version, decodes to the default)."""
+
+    kind: str = "ablation"
+    metric: str = metric_key(VAL, "abs_rel")  # the deciding metric of a parent without study.metric
+    direction: str = "minimize"
+    baseline: str = ""
+    variants: tuple[str, ...] = ()
+    seeds: tuple[int, ...] = ()
+    status: str = STATUS_UNKNOWN
+    storage: str = ""
+
+    def encode(self) -> dict[str, str]:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {study_tag(k): ",".join(map(str, v)) if isinstance(v, tuple) else v for k, v in values.items()}
+
+    @classmethod
+    def decode(cls, tags: Mapping[str, str]) -> StudyTags:
+        raw = {f.name: tags.get(study_tag(f.name)) for f in fields(cls)}
+        items = {
+            k: tuple(x.strip() for x in (raw.pop(k) or "").split(",") if x.strip())
+            for k in ("variants", "seeds")
+        }
+        seeds = tuple(int(x) for x in items["seeds"] if x.lstrip("-").isdigit())
+        return cls(**{k: v for k, v in raw.items() if v}, variants=items["variants"], seeds=seeds)
 
 
 def verdict_tag(variant: str) -> str:

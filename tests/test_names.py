@@ -27,8 +27,9 @@ _TAG_NAME = re.compile(r"^(?:g2\.|mlflow[._])[A-Za-z_]")
 # A loss term's weight as param / config key: names.weight_param(term).
 _WEIGHT_PARAM = re.compile(r"^loss\.weights\.[A-Za-z_{]")
 # The study parent's tags that no config key shares. Its other tags (study.kind, study.metric, study.variants,
-# study.storage, ...) are also the config keys that messages and validate_name(..., "study.variants") name, and
-# the runner writes them through names.study_tag: the scan cannot tell those apart, so it leaves them out.
+# study.storage, ...) are also the config keys that messages and validate_name(..., "study.variants") name: as
+# literals they are messages; as tags they are read and written through names.StudyTags, never
+# study_tag("<field>") outside a message (`parent_tag_calls`).
 _STUDY_TAG = re.compile(r"^study\.(?:status|verdict|report_split|best_trial)(?:\.|$)")
 # Strings that look like names and are not: (file or "*", text) -> why.
 _NOT_NAMES = {
@@ -38,8 +39,6 @@ _NOT_NAMES = {
     ("*", "mlflow_pid"): "a field of the local stack's state file",
     ("*", "mlflow_port"): "a field of the local stack's state file",
     ("*", "samples/s"): "a benchmark's unit",
-    ("g2core/train/checkpoint.py", "mlflow_run_id"): "a checkpoint field",
-    ("g2core/train/run.py", "mlflow_run_id"): "the checkpoint field, read back",
 }
 _NAME_CHARS = re.compile(r"^[^\s:=,;()'\"]+$")  # a name holds no spaces or message punctuation
 
@@ -83,7 +82,21 @@ def literal_names(path: Path) -> list[str]:
                 found.append(f"{rel}:{node.lineno}: {node.value!r}")
         elif isinstance(node, ast.JoinedStr) and starts_name(node):
             found.append(f"{rel}:{node.lineno}: {ast.unparse(node)}")
-    return found
+    return found + parent_tag_calls(tree, rel)
+
+
+def parent_tag_calls(tree: ast.AST, rel: str) -> list[str]:
+    """`study_tag("kind")` and the like outside an f-string (a message may name the tag): a parent tag spelled
+    by hand instead of through names.StudyTags, which the runner encodes and the report decodes."""
+    in_messages = {id(n) for f in ast.walk(tree) if isinstance(f, ast.JoinedStr) for n in ast.walk(f)}
+    return [
+        f"{rel}:{node.lineno}: {ast.unparse(node)}"
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Call)
+        and getattr(node.func, "id", getattr(node.func, "attr", None)) == "study_tag"
+        and any(isinstance(a, ast.Constant) for a in node.args)
+        and id(node) not in in_messages
+    ]
 
 
 def scanned_files() -> list[Path]:
@@ -106,6 +119,10 @@ def test_the_scan_flags_names_and_passes_messages() -> None:
     assert all(starts_name(stmt.value) for stmt in built)
     prose = ast.parse('f"{k}: expected val/abs_rel"; f"study.storage={u!r}: bad"; f"val {x}"').body
     assert not any(starts_name(stmt.value) for stmt in prose)
+    tags = (
+        'tags[study_tag("kind")]; names.study_tag("seeds"); f"not in {study_tag(\'variants\')}"; study_tag(f)'
+    )
+    assert len(parent_tag_calls(ast.parse(tags), "x.py")) == 2
 
 
 def test_no_mlflow_name_is_spelled_outside_names_py() -> None:

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
-from mlflow.entities import Param
 from omegaconf import DictConfig, OmegaConf
 
-from g2core.config import ConfigError, flatten, redact
+from g2core.config import ConfigError, redact
 from g2core.names import (
     ALIGN_CLAMPED,
     ALIGN_MODES,
@@ -33,15 +32,12 @@ from g2core.names import (
     metric_spec,
 )
 from g2core.schema import SOURCES, DataConfig
-from g2core.tracking import check_tracking_uri, default_tracking_uri, get_or_create_experiment
-from g2core.tracking.runs import standard_tags
+from g2core.tracking import check_tracking_uri, default_tracking_uri, get_or_create_experiment, open_run
 from g2core.validate import check_device, check_node, check_value
 
 from .dataset import dataset_name, evaluation_dataset
 from .score import Scores, log_scores, score
 from .source import Checkpoint, build_checkpoint_model, open_checkpoint, scratch_dir
-
-MAX_PARAMS = 100  # params per log_batch (MLflow's limit)
 
 
 @dataclass
@@ -131,34 +127,28 @@ def _log_run(
     experiment_id = checkpoint.experiment_id or get_or_create_experiment(
         client, str(cfg.tracking.experiment), cfg.paths.root
     )
-    tags = {
-        **standard_tags(),  # mlflow.user, mlflow.source.*, as on every run the project creates
-        TAG_ROLE: ROLE_EVAL,
-        TAG_EVAL_DATASET: scores.dataset,
-        TAG_EVAL_CHECKPOINT: checkpoint.source,
-    }
+    tags = {TAG_ROLE: ROLE_EVAL, TAG_EVAL_DATASET: scores.dataset, TAG_EVAL_CHECKPOINT: checkpoint.source}
     for tag, key in ((TAG_VARIANT, "variant"), (TAG_SEED, "seed")):
         if checkpoint.config.get(key) is not None:
             tags[tag] = str(checkpoint.config[key])
     if checkpoint.run_id:
         tags[TAG_PARENT_RUN_ID] = checkpoint.run_id  # MLflow's nesting: the UI shows it under that run
-    run_id = client.create_run(experiment_id, tags=tags, run_name=eval_run_name(scores.dataset)).info.run_id
+    settings = {
+        "ckpt": checkpoint.source,
+        "eval": {"dataset": scores.dataset, "split": result.split},
+        "trainer": {"align": result.align},
+        "data": data,
+    }
+    # Every evaluation is a run of its own: evaluating the same checkpoint twice makes two runs.
+    run = open_run(client, experiment_id, tags, eval_run_name(scores.dataset), new=True, asynchronous=False)
     try:
-        settings = {
-            "ckpt": checkpoint.source,
-            "eval": {"dataset": scores.dataset, "split": result.split},
-            "trainer": {"align": result.align},
-            "data": data,
-        }
-        params = [Param(k, str(v)[:6000]) for k, v in flatten(settings).items()]
-        for i in range(0, len(params), MAX_PARAMS):
-            client.log_batch(run_id, params=params[i : i + MAX_PARAMS])
-        log_scores(client, run_id, scores, workdir)
+        run.log_params(settings)
+        log_scores(run, scores, workdir)
     except BaseException:
-        client.set_terminated(run_id, "FAILED")
+        run.finish("FAILED")
         raise
-    client.set_terminated(run_id, "FINISHED")
-    return run_id, experiment_id
+    run.finish("FINISHED")
+    return run.run_id, experiment_id
 
 
 def summary_lines(result: Evaluation) -> list[str]:

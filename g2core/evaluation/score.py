@@ -7,26 +7,19 @@ checkpoint's `eval/<dataset>/*` and its run's `test/*` are comparable when the f
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
-from mlflow import MlflowClient
-from mlflow.entities import Metric
 from torch.utils.data import DataLoader, Dataset
 
 from g2core.config import ConfigError
 from g2core.metrics import DepthMetrics
-from g2core.names import (
-    eval_key,
-    eval_per_image_artifact,
-)
+from g2core.names import eval_key, eval_per_image_artifact
+from g2core.tracking import RunTracker
 from g2core.train.evaluate import evaluate_per_image, per_image_summary
-
-MAX_METRICS_PER_BATCH = 1000  # MLflow's log_batch limit
 
 
 @dataclass
@@ -70,19 +63,12 @@ def score(
     return Scores(dataset, *per_image_summary(rows, clamped, align))
 
 
-def log_scores(client: MlflowClient, run_id: str, scores: Scores, workdir: Path, step: int = 0) -> None:
+def log_scores(run: RunTracker, scores: Scores, workdir: Path) -> None:
     """`eval/<dataset>/per_image.csv`, then the metrics `eval/<dataset>/<metric>`: a run that has the metrics
     has the table too (what a resumed study checks before evaluating again)."""
     artifact = Path(eval_per_image_artifact(scores.dataset))
-    local = workdir / run_id / artifact
+    local = workdir / run.run_id / artifact
     local.parent.mkdir(parents=True, exist_ok=True)
     scores.table.to_csv(local, index=False)
-    client.log_artifact(run_id, str(local), artifact.parent.as_posix())
-    now = int(time.time() * 1000)
-    metrics = [
-        Metric(eval_key(scores.dataset, k), float(v), now, step)
-        for k, v in scores.values.items()
-        if np.isfinite(v)
-    ]
-    for i in range(0, len(metrics), MAX_METRICS_PER_BATCH):
-        client.log_batch(run_id, metrics=metrics[i : i + MAX_METRICS_PER_BATCH])
+    run.log_artifact(local, artifact.parent.as_posix())
+    run.write(metrics={eval_key(scores.dataset, k): v for k, v in scores.values.items() if np.isfinite(v)})

@@ -14,6 +14,7 @@ import pandas as pd
 from mlflow import MlflowClient
 
 from g2core.names import REPORT_DIR, REPORT_HTML, TEST, study_experiment
+from g2core.tracking import RunTracker
 
 from . import cross_dataset as across
 from . import markdown, verdicts
@@ -23,7 +24,7 @@ from .delta_tables import baseline_table, details_table
 from .grad_shares import grad_share_table, with_section
 from .html import report_html
 from .observations import observations
-from .parent import log_main_table, log_summary, note_tag, parent_summary, summary_step
+from .parent import log_main_table, note_tag, parent_summary, summary_step
 from .staging import publish, staging_folder
 from .study_figures import draw_figures, svg_files
 from .summary import Summary, rank_groups, summarize
@@ -135,10 +136,11 @@ def write_report(
     tags.update(note_tag(title, verdict_text, to_markdown(tables[0])))
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
+        parent = RunTracker(client, info.parent_run_id, asynchronous=False)
         for path in files:
-            client.log_artifact(info.parent_run_id, str(path), REPORT_DIR)
-        log_main_table(client, info.parent_run_id, tables[0])
-        log_summary(client, info.parent_run_id, tags, logged, summary_step(client, selected))
+            parent.log_artifact(path, REPORT_DIR)
+        log_main_table(parent, tables[0])
+        parent.write(tags=tags, metrics=logged, step=summary_step(client, selected))
     best = _best(info, summary, comparison)
     return ReportResult(
         out_dir, files, text, info.parent_run_id, best, notes, split, sentence, comparison, tags, logged

@@ -25,7 +25,7 @@ from g2core.names import (
     TAG_STUDY,
     TAG_TRIAL,
     TAG_VARIANT,
-    VAL,
+    StudyTags,
     metric_key,
     strip_split,
     study_experiment,
@@ -33,7 +33,6 @@ from g2core.names import (
 )
 
 PAGE = 1000
-DEFAULT_METRIC = metric_key(VAL, "abs_rel")  # the deciding metric of a parent without study.metric
 
 
 class ReportError(ValueError):
@@ -95,10 +94,6 @@ def _int_or_none(text: str | None) -> int | None:
         return int(str(text))
     except (TypeError, ValueError):
         return None
-
-
-def _split(text: str | None) -> list[str]:
-    return [item.strip() for item in (text or "").split(",") if item.strip()]
 
 
 def _search_all(client: MlflowClient, experiment_id: str, filter_string: str) -> list[Run]:
@@ -209,18 +204,17 @@ def _study_info(
     notes = (
         [] if parent is not None else ["No parent run found: study settings inferred from the child runs."]
     )
+    settings = StudyTags.decode(tags)
     seen_variants = sorted({c.variant for c in children if c.variant})
-    variants = _split(tags.get(study_tag("variants"))) or seen_variants
+    variants = list(settings.variants) or seen_variants
     extra = [v for v in seen_variants if v not in variants]
-    if extra and tags.get(study_tag("kind"), "ablation") != "search":
+    if extra and settings.kind != "search":
         notes.append(
             f"Child runs of variants not in {study_tag('variants')}: {', '.join(extra)} (shown last)."
         )
         variants = variants + extra
-    seeds = [s for s in (_int_or_none(x) for x in _split(tags.get(study_tag("seeds")))) if s is not None]
-    if not seeds:
-        seeds = sorted({c.seed for c in children if c.seed is not None})
-    direction = tags.get(study_tag("direction"), "minimize")
+    seeds = list(settings.seeds) or sorted({c.seed for c in children if c.seed is not None})
+    direction = settings.direction
     if direction not in ("minimize", "maximize"):
         notes.append(f"Unknown {study_tag('direction')} {direction!r}: taken as minimize.")
         direction = "minimize"
@@ -228,13 +222,13 @@ def _study_info(
         name=study,
         experiment_name=experiment_name,
         experiment_id=exp_id,
-        kind=tags.get(study_tag("kind"), "ablation") or "ablation",
-        metric=tags.get(study_tag("metric"), DEFAULT_METRIC) or DEFAULT_METRIC,
+        kind=settings.kind,
+        metric=settings.metric,
         direction=direction,
-        baseline=tags.get(study_tag("baseline"), ""),
+        baseline=settings.baseline,
         variants=variants,
         seeds=seeds,
-        status=tags.get(study_tag("status"), "unknown") or "unknown",
+        status=settings.status,
         parent_run_id=parent.info.run_id if parent is not None else None,
         notes=notes,
     )

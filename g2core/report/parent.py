@@ -1,4 +1,5 @@
-"""The study parent run's summary: what its Overview in the MLflow UI says is what the report says.
+"""The study parent run's summary: what its Overview in the MLflow UI says is what the report says (written
+through g2core.tracking.RunTracker, which owns MLflow's limits).
 
 Tags and metrics come from the report's own statistics (means over seeds, Δ with its CI, Holm-adjusted p,
 the verdict words and sentence), never from a single run; a search's best trial is labelled as one trial.
@@ -12,11 +13,9 @@ variant show it as its own group instead of MLflow's "Unassigned" (the runs lack
 from __future__ import annotations
 
 import math
-import time
 
 import pandas as pd
 from mlflow import MlflowClient
-from mlflow.entities import Metric, RunTag
 
 from g2core.names import (
     BEST_EPOCH_KEY,
@@ -34,14 +33,13 @@ from g2core.names import (
     verdict_tag,
     weight_param,
 )
+from g2core.tracking import RunTracker
 
 from .collect import ChildRun, StudyInfo
 from .summary import Summary
 from .tables import Table, weights_by_group
 from .verdicts import row, word
 
-MAX_METRICS = 1000  # MlflowClient.log_batch's limit per call
-MAX_TAGS = 100
 MAX_NOTE = 7500  # characters of mlflow.note.content (MLflow keeps tag values up to 8000)
 # Seed-level view (Results table) and test of the Δ (Against the baseline table), per variant and metric.
 SUMMARY_STATS = ("mean", "std", "n")
@@ -92,11 +90,10 @@ def note_tag(title: str, verdict: str, main_table: str) -> dict[str, str]:
     return {TAG_MLFLOW_NOTE: (head + "\n".join(lines) + "\n" + tail)[: MAX_NOTE + 500]}
 
 
-def log_main_table(client: MlflowClient, run_id: str, table: Table) -> None:
+def log_main_table(parent: RunTracker, table: Table) -> None:
     """The main table as an MLflow table artifact (mlflow.log_table: the UI shows it as a table)."""
     rows = [[" ".join(url for _, url in c.links) if c.links else c.text for c in row] for row in table.rows]
-    frame = pd.DataFrame(rows, columns=_unique(table.header))
-    client.log_table(run_id, data=frame, artifact_file=REPORT_TABLE)
+    parent.log_table(pd.DataFrame(rows, columns=_unique(table.header)), REPORT_TABLE)
 
 
 def _unique(header: list[str]) -> list[str]:
@@ -117,15 +114,3 @@ def summary_step(client: MlflowClient, children: list[ChildRun]) -> int:
         if BEST_EPOCH_KEY in c.metrics
     ]
     return max(steps, default=0)
-
-
-def log_summary(
-    client: MlflowClient, run_id: str, tags: dict[str, str], metrics: dict[str, float], step: int = 0
-) -> None:
-    """One log_batch (more only past MLflow's per-call limits); the metrics at `step` (summary_step)."""
-    now = int(time.time() * 1000)
-    metric_list = [Metric(k, v, now, step) for k, v in sorted(metrics.items())]
-    tag_list = [RunTag(k, v) for k, v in sorted(tags.items())]
-    while metric_list or tag_list:
-        client.log_batch(run_id, metrics=metric_list[:MAX_METRICS], tags=tag_list[:MAX_TAGS])
-        metric_list, tag_list = metric_list[MAX_METRICS:], tag_list[MAX_TAGS:]

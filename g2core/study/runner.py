@@ -19,21 +19,24 @@ from pathlib import Path
 
 import optuna
 from mlflow import MlflowClient
-from mlflow.entities import Param, RunTag
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from g2core.config import ConfigError, flatten, redact, validate_train_config
+from g2core.config import ConfigError, redact, validate_train_config
 from g2core.data import build_datasets
 from g2core.names import (
     ATTR_KEY,
     ATTR_PARENT_RUN_ID,
     ROLE_PARENT,
+    STATUS_FINISHED,
+    STATUS_INTERRUPTED,
+    STATUS_RUNNING,
     STUDY_PARAM_PREFIX,
     TAG_ROLE,
     TAG_STUDY,
+    TAG_STUDY_STATUS,
+    StudyTags,
     parent_run_name,
-    study_tag,
 )
 from g2core.study.identity import (
     check_same_settings,
@@ -45,13 +48,17 @@ from g2core.study.progress import study_bar
 from g2core.study.spec import StudySpec, load_spec
 from g2core.study.storage import enqueue_missing, failed_pairs, open_storage, reclaim_stale, too_many_failures
 from g2core.study.worker import TrialPlan, say, trial_config, work, work_in_subprocess
-from g2core.tracking import check_tracking_uri, find_runs, get_or_create_experiment, resolve_tracking_uri
-from g2core.tracking.runs import standard_tags
+from g2core.tracking import (
+    RunTracker,
+    check_tracking_uri,
+    get_or_create_experiment,
+    open_run,
+    resolve_tracking_uri,
+)
 from g2core.train.interrupt import sigint_ignored
 from g2core.train.progress import QUEUE_NOTE_ENV
 
 MAX_ROUNDS = 3  # rounds of re-queuing work lost with a dead worker, per invocation
-MAX_PARAMS = 100  # params per MlflowClient.log_batch (MLflow's limit)
 # After Ctrl-C: how long the workers get to close their runs before they are asked again, then stopped.
 STOP_GRACE_S, STOP_TIMEOUT_S = 10.0, 30.0
 
@@ -83,48 +90,30 @@ def _preflight(cfg: DictConfig, spec: StudySpec, plan: TrialPlan) -> None:
 
 
 def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg: DictConfig) -> str:
-    experiment_id = get_or_create_experiment(client, spec.experiment, cfg.paths.root)
-    identity = {TAG_ROLE: ROLE_PARENT, TAG_STUDY: spec.name}
-    run_id = study.user_attrs.get(ATTR_PARENT_RUN_ID)
-    if run_id:
-        try:
-            if client.get_run(run_id).info.lifecycle_stage != "active":
-                run_id = None
-        except Exception:
-            run_id = None
-    if not run_id:
-        runs = find_runs(client, experiment_id, identity)
-        active = [r for r in runs if r.info.lifecycle_stage == "active"]
-        run_id = (
-            active[0].info.run_id
-            if active
-            else client.create_run(
-                experiment_id, tags=identity, run_name=parent_run_name(spec.name)
-            ).info.run_id
-        )
-        study.set_user_attr(ATTR_PARENT_RUN_ID, run_id)
-    client.update_run(run_id, status="RUNNING")
-    tags = {
-        **standard_tags(),  # mlflow.user, mlflow.source.* (issue 14: MLflow's standard tags on every run)
-        study_tag("kind"): spec.kind,
-        study_tag("metric"): spec.metric,
-        study_tag("direction"): spec.direction,
-        study_tag("baseline"): spec.baseline,
-        study_tag("variants"): ",".join(spec.variants),
-        study_tag("seeds"): ",".join(map(str, spec.seeds)),
-        study_tag("status"): "running",
-        study_tag("storage"): redact("url", spec.storage_url(cfg.paths.root)),
-    }
-    logged = client.get_run(run_id).data.params  # a param is written once: a resumed study keeps its own
-    params = [
-        Param(key, str(value)[:6000])
-        for key, value in flatten(OmegaConf.to_container(cfg.study, resolve=True), STUDY_PARAM_PREFIX).items()
-        if key not in logged
-    ]
-    client.log_batch(run_id, tags=[RunTag(k, str(v)) for k, v in tags.items()], params=params[:MAX_PARAMS])
-    for i in range(MAX_PARAMS, len(params), MAX_PARAMS):
-        client.log_batch(run_id, params=params[i : i + MAX_PARAMS])
-    return run_id
+    settings = StudyTags(
+        spec.kind,
+        spec.metric,
+        spec.direction,
+        spec.baseline,
+        tuple(spec.variants),
+        tuple(spec.seeds),
+        STATUS_RUNNING,
+        spec.storage_url(cfg.paths.root),  # redacted with every tag
+    )
+    parent = open_run(
+        client,
+        get_or_create_experiment(client, spec.experiment, cfg.paths.root),
+        {TAG_ROLE: ROLE_PARENT, TAG_STUDY: spec.name},
+        parent_run_name(spec.name),
+        known_id=study.user_attrs.get(ATTR_PARENT_RUN_ID),
+        tags=settings.encode(),
+        params=OmegaConf.to_container(cfg.study, resolve=True),  # written once: a resumed study keeps its own
+        param_prefix=STUDY_PARAM_PREFIX,
+        asynchronous=False,
+    )
+    if study.user_attrs.get(ATTR_PARENT_RUN_ID) != parent.run_id:
+        study.set_user_attr(ATTR_PARENT_RUN_ID, parent.run_id)
+    return parent.run_id
 
 
 def _worker_main(plan: TrialPlan, index: int) -> None:
@@ -224,8 +213,9 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
     except KeyboardInterrupt:
         with sigint_ignored():  # a second Ctrl-C must not leave the parent RUNNING
             try:
-                client.log_batch(parent, tags=[RunTag(study_tag("status"), "interrupted")])
-                client.set_terminated(parent, "KILLED")
+                parent_run = RunTracker(client, parent, asynchronous=False)
+                parent_run.write(tags={TAG_STUDY_STATUS: STATUS_INTERRUPTED})
+                parent_run.finish("KILLED")
             except Exception as exc:  # the store is down: the next command sets the parent RUNNING again
                 say(f"could not mark the parent run {parent} KILLED: {type(exc).__name__}: {exc}")
         raise
@@ -276,16 +266,16 @@ def _finish(
     failed = failed_pairs(study)
     running = [t for t in trials if t.state == TrialState.RUNNING]
     finished = len({t.user_attrs.get(ATTR_KEY) for t in complete}) >= expected and not running
-    tags = {study_tag("status"): "finished" if finished else "running"}
     # The parent's summary (verdict, per-variant means with CIs) is the report's: write_report logs it.
-    client.log_batch(parent, tags=[RunTag(k, str(v)) for k, v in tags.items()])
+    parent_run = RunTracker(client, parent, asynchronous=False)
+    parent_run.write(tags={TAG_STUDY_STATUS: STATUS_FINISHED if finished else STATUS_RUNNING})
     report_dir, report = None, None
     if complete:
         from g2core.report import write_report
 
         report_dir = Path(cfg.paths.root) / "reports" / spec.name
         report = write_report(uri, spec.name, report_dir, experiment_name=spec.experiment, log_to_parent=True)
-    client.set_terminated(parent, "FINISHED" if finished else "RUNNING" if running else "FAILED")
+    parent_run.finish("FINISHED" if finished else "RUNNING" if running else "FAILED")
     if too_many_failures(study, spec, since):
         reasons = "; ".join(f"{k}: {v}" for k, v in sorted(failed.items()))
         raise ConfigError(f"study.max_failures={spec.max_failures}: {len(failed)} trials failed ({reasons})")

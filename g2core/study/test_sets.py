@@ -88,7 +88,7 @@ def evaluate_test_sets(
 
     from g2core.evaluation import Checkpoint, build_checkpoint_model, evaluation_dataset, log_scores, score
     from g2core.evaluation.source import scratch_dir
-    from g2core.tracking import resolve_tracking_uri
+    from g2core.tracking import RunTracker, resolve_tracking_uri
     from g2core.train.checkpoint import load
     from g2core.train.setup import autocast_dtype, resolve_device
 
@@ -99,6 +99,7 @@ def evaluate_test_sets(
     if not todo or not best.is_file():
         return []
     checkpoint = Checkpoint(str(best), best, load(best), run_id)
+    run = RunTracker(client, run_id, asynchronous=False)  # the trial's own run: eval/<set>/* beside test/*
     device = resolve_device(str(cfg.trainer.device))
     model = build_checkpoint_model(checkpoint, device)
     in_channels = int(cfg.model.in_channels)
@@ -120,7 +121,7 @@ def evaluate_test_sets(
                 num_workers=int(data.get("num_workers", 0)),
                 amp_dtype=autocast_dtype(str(cfg.trainer.precision), device),
             )
-            log_scores(client, run_id, scores, Path(tmp))
+            log_scores(run, scores, Path(tmp))
             print(
                 f"[{time.strftime('%H:%M:%S')}] {cfg.tracking.run_name or run_id} on test set {name}: "
                 f"abs_rel={scores.values['abs_rel']:.4f} delta1={scores.values['delta1']:.3f} "

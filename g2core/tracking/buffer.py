@@ -25,12 +25,14 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunTag
 
-from g2core.config import redact
+from g2core.config import flatten, redact
 from g2core.names import BEST, BEST_EPOCH_KEY, LOSS, TAG_FAILURE, TEST, TRAIN, VAL, metric_key, split_of
 from g2core.tracking.outage import Unsent
 from g2core.tracking.store import server_answers
 
-MAX_BATCH = 1000  # MLflow's limit of metrics per log_batch call
+# MLflow's limits, kept here alone: metrics, params and tags per log_batch call, characters of a param value.
+MAX_BATCH, MAX_PARAMS, MAX_TAGS, MAX_PARAM_LEN = 1000, 100, 100, 6000
+MAX_REASON = 5000  # of the failure tag: MLflow keeps tag values up to 8000 characters
 # Per metric prefix, the key whose last step tells how far a resumed run had logged: train/* and val/*
 # every few steps, best/* and test/* once at the end. (The mean-depth reference is params, ref.<metric>.)
 FLOOR_KEYS = {
@@ -39,7 +41,6 @@ FLOOR_KEYS = {
     BEST: BEST_EPOCH_KEY,
     TEST: metric_key(TEST, "abs_rel"),
 }
-MAX_PARAM_LEN = 6000
 
 
 class RunTracker:
@@ -65,6 +66,7 @@ class RunTracker:
         self._floor = {prefix: self._max_step(key) for prefix, key in FLOOR_KEYS.items()}
         self._unsent = Unsent(client.tracking_uri, unsent, self._stored)
         self.system_monitor: Any = None  # MLflow's SystemMetricsMonitor (tracking.system_metrics), if started
+        self.already_finished = False  # open_run(keep_finished=True) found it FINISHED: nothing to write
 
     def _max_step(self, key: str) -> int:
         history = self.client.get_metric_history(self.run_id, key)
@@ -114,20 +116,33 @@ class RunTracker:
         """What the server has not received yet, as plain data for a checkpoint (flush(wait=True) first)."""
         return self._unsent.state()
 
-    def log_params(self, params: Mapping[str, Any]) -> None:
+    def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
+        """Nested or flat params, flattened and redacted (g2core.config.flatten) and written once: a key the
+        run already has keeps its value, so a resumed run keeps the params it started with."""
         existing = self.client.get_run(self.run_id).data.params
         fresh = [
-            Param(k, str(redact(k, v))[:MAX_PARAM_LEN])
-            for k, v in sorted(params.items())
+            Param(k, str(v)[:MAX_PARAM_LEN])
+            for k, v in sorted(flatten(params, prefix).items())
             if k not in existing
         ]
-        for i in range(0, len(fresh), 100):
-            self.client.log_batch(self.run_id, params=fresh[i : i + 100], synchronous=True)
+        for i in range(0, len(fresh), MAX_PARAMS):
+            self.client.log_batch(self.run_id, params=fresh[i : i + MAX_PARAMS], synchronous=True)
 
-    def set_tags(self, tags: Mapping[str, Any]) -> None:
-        self.client.log_batch(
-            self.run_id, tags=[RunTag(k, str(redact(k, v))) for k, v in tags.items()], synchronous=True
-        )
+    def write(
+        self, tags: Mapping[str, Any] | None = None, metrics: Mapping[str, float] | None = None, step: int = 0
+    ) -> None:
+        """Tags (redacted) and metrics sent now, not buffered: a run's settings, a summary, an evaluation."""
+        now = int(time.time() * 1000)
+        metric_list = [Metric(k, float(v), now, step) for k, v in sorted((metrics or {}).items())]
+        tag_list = [RunTag(k, str(redact(k, v))) for k, v in sorted((tags or {}).items())]
+        while metric_list or tag_list:
+            batch = {"metrics": metric_list[:MAX_BATCH], "tags": tag_list[:MAX_TAGS]}
+            self.client.log_batch(self.run_id, **batch, synchronous=True)
+            metric_list, tag_list = metric_list[MAX_BATCH:], tag_list[MAX_TAGS:]
+
+    def log_table(self, data: Any, artifact_file: str) -> None:
+        """A table artifact the MLflow UI shows as a table (MlflowClient.log_table)."""
+        self.client.log_table(self.run_id, data=data, artifact_file=artifact_file)
 
     def log_artifact(
         self, path: str | Path, artifact_path: str | None = None, *, deferrable: bool = False
@@ -167,5 +182,5 @@ class RunTracker:
             if not self._unsent.empty:
                 raise self._unsent.error()
             if reason:
-                self.set_tags({TAG_FAILURE: reason[:5000]})
+                self.write(tags={TAG_FAILURE: reason[:MAX_REASON]})
             self.client.set_terminated(self.run_id, status)

@@ -1,5 +1,6 @@
 """What identifies a run across restarts: its tags (to find it again), the code's commit, and the standard
-tags MLflow's UI reads (who ran it, from which entry point, at which commit)."""
+tags MLflow's UI reads (who ran it, from which entry point, at which commit); `open_run`, the one way a run
+is created or found again (a training run, a study's parent, an evaluation)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from mlflow import MlflowClient
+from mlflow.exceptions import MlflowException
 
 from g2core.config import PACKAGE_ROOT, ConfigError
 from g2core.names import (
@@ -20,6 +22,7 @@ from g2core.names import (
     TAG_MLFLOW_SOURCE_TYPE,
     TAG_MLFLOW_USER,
 )
+from g2core.tracking.buffer import RunTracker
 from g2core.tracking.environment import environment_tags
 
 
@@ -29,6 +32,59 @@ def find_runs(client: MlflowClient, experiment_id: str, tags: Mapping[str, str])
     return client.search_runs(
         [experiment_id], " and ".join(clauses), max_results=50, order_by=["attributes.start_time ASC"]
     )
+
+
+def open_run(
+    client: MlflowClient,
+    experiment_id: str,
+    identity: Mapping[str, str],
+    run_name: str,
+    *,
+    known_id: str | None = None,
+    new: bool = False,
+    keep_finished: bool = False,
+    tags: Mapping[str, Any] | None = None,
+    params: Mapping[str, Any] | None = None,
+    param_prefix: str = "",
+    asynchronous: bool = True,
+    unsent: Mapping | None = None,
+) -> RunTracker:
+    """The run of these identity tags, found again or created (`new`: always created), set RUNNING, with the
+    standard tags, `tags` and `params` (written once, redacted) on it, as the tracker that writes to it.
+
+    `known_id`: the run a checkpoint or a study recorded, taken while it is active; else the newest active
+    run with the identity tags. `keep_finished`: a FINISHED run is handed back untouched
+    (`tracker.already_finished`). `unsent`: what `known_id`'s checkpoint still held, sent when that run is
+    the one opened.
+    """
+    run = None if new else _find_run(client, experiment_id, identity, known_id)
+    if run is not None and keep_finished and run.info.status == "FINISHED":
+        tracker = RunTracker(client, run.info.run_id)
+        tracker.already_finished = True
+        return tracker
+    if run is None:
+        run_id = client.create_run(experiment_id, tags=dict(identity), run_name=run_name).info.run_id
+    else:
+        run_id = run.info.run_id
+        client.update_run(run_id, status="RUNNING")
+    kept = unsent if known_id == run_id else None
+    tracker = RunTracker(client, run_id, asynchronous=asynchronous, unsent=kept)
+    # MlflowClient.create_run sets none of MLflow's standard tags (only mlflow.start_run does)
+    tracker.write(tags={**standard_tags(), **(tags or {})})
+    tracker.log_params(params or {}, param_prefix)
+    return tracker
+
+
+def _find_run(client: MlflowClient, experiment_id: str, identity: Mapping[str, str], known_id: str | None):
+    if known_id:
+        try:
+            run = client.get_run(known_id)
+            if run.info.lifecycle_stage == "active":
+                return run
+        except MlflowException:
+            pass  # deleted from the store: found by its tags, or made again
+    active = [r for r in find_runs(client, experiment_id, identity) if r.info.lifecycle_stage == "active"]
+    return active[-1] if active else None
 
 
 def git_commit(full: bool = False) -> str:

@@ -21,7 +21,7 @@ import torch
 from g2core.disk_full import disk_full, full_write
 from g2core.losses import CompositeLoss
 from g2core.metrics import DepthMetrics
-from g2core.names import BEST_CHECKPOINT, LAST_CHECKPOINT
+from g2core.names import BEST_CHECKPOINT, CHECKPOINT_RUN_ID, LAST_CHECKPOINT
 
 log = logging.getLogger(__name__)
 
@@ -74,7 +74,7 @@ class RunState:
             "best_epoch": self.best_epoch,
             "best": self.best,
             "config": config,
-            "mlflow_run_id": run_id,
+            CHECKPOINT_RUN_ID: run_id,
             "unsent": unsent,  # what a tracking outage kept from the server
         }
 

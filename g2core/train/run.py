@@ -18,15 +18,16 @@ from typing import Any
 
 import torch
 from mlflow import MlflowClient
-from mlflow.exceptions import MlflowException
 from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
-from g2core.config import config_hash, flatten, resolved_container
+from g2core import tracking
+from g2core.config import config_hash, resolved_container
 from g2core.data import build_datasets
 from g2core.names import (
     BEST,
     BEST_PREDICTIONS,
+    CHECKPOINT_RUN_ID,
     CONFIG_ARTIFACT,
     TAG_CONFIG_HASH,
     TAG_GIT_COMMIT,
@@ -41,13 +42,12 @@ from g2core.names import (
 from g2core.tracking import (
     RunTracker,
     check_tracking_uri,
-    find_runs,
     get_or_create_experiment,
     git_commit,
     resolve_tracking_uri,
 )
 from g2core.tracking.inputs import log_dataset
-from g2core.tracking.runs import standard_tags, start_system_metrics
+from g2core.tracking.runs import start_system_metrics
 from g2core.train.setup import Dist
 
 
@@ -173,56 +173,41 @@ def build_loaders(cfg: DictConfig, ranks: Dist, device: torch.device) -> Loaders
     return Loaders(train_ds, val_ds, sampler, train_loader, val_loader, test_loader)
 
 
-def _existing_run_id(
-    client: MlflowClient, experiment_id: str, tags: dict[str, str], state: dict | None
-) -> str | None:
-    run_id = state.get("mlflow_run_id") if state else None
-    if run_id:
-        try:
-            client.get_run(run_id)
-            return run_id
-        except MlflowException:
-            pass  # deleted from the store: start a new run, the checkpoint still resumes the weights
-    runs = [r for r in find_runs(client, experiment_id, tags) if r.info.lifecycle_stage == "active"]
-    return runs[-1].info.run_id if runs else None
-
-
 def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> OpenRun:
     root = cfg.paths.root
     uri = resolve_tracking_uri(cfg.tracking.uri, root)
     check_tracking_uri(uri)
     client = MlflowClient(uri)
-    experiment_id = get_or_create_experiment(client, cfg.tracking.experiment, root)
     identity = {TAG_RUN_KEY: run_dir.name}
     if cfg.tracking.parent_run_id:
         identity[TAG_PARENT_RUN_ID] = str(cfg.tracking.parent_run_id)
-
-    run_id = _existing_run_id(client, experiment_id, identity, state) if cfg.trainer.resume else None
-    if run_id is not None:
-        existing = client.get_run(run_id)
-        if existing.info.status == "FINISHED":
-            metrics = existing.data.metrics
-            best = {strip_split(k): v for k, v in metrics.items() if split_of(k) == BEST}
-            return OpenRun(run_id, RunTracker(client, run_id), finished=True, best=best)
-        client.update_run(run_id, status="RUNNING")
-    else:
-        run_name = cfg.tracking.run_name or trial_key(cfg.variant, cfg.seed)
-        run_id = client.create_run(experiment_id, tags=identity, run_name=str(run_name)).info.run_id
-
-    unsent = state.get("unsent") if state and state.get("mlflow_run_id") == run_id else None
-    tracker = RunTracker(client, run_id, asynchronous=bool(cfg.tracking.async_logging), unsent=unsent)
+    resolved = resolved_container(cfg)
+    resolved.pop("hydra", None)
     tags = {
-        **standard_tags(),  # mlflow.user, mlflow.source.*: MlflowClient.create_run sets none of them
         TAG_VARIANT: cfg.variant,
         TAG_SEED: cfg.seed,
         TAG_CONFIG_HASH: config_hash(cfg),
         TAG_GIT_COMMIT: git_commit(),
         **OmegaConf.to_container(cfg.tracking.tags, resolve=True),
     }
-    tracker.set_tags(tags)
-    resolved = resolved_container(cfg)
-    resolved.pop("hydra", None)
-    tracker.log_params(flatten(resolved))
+    tracker = tracking.open_run(
+        client,
+        get_or_create_experiment(client, cfg.tracking.experiment, root),
+        identity,
+        str(cfg.tracking.run_name or trial_key(cfg.variant, cfg.seed)),
+        known_id=(state or {}).get(CHECKPOINT_RUN_ID),  # the checkpoint names its run
+        new=not cfg.trainer.resume,
+        keep_finished=True,
+        tags=tags,
+        params=resolved,
+        asynchronous=bool(cfg.tracking.async_logging),
+        unsent=(state or {}).get("unsent"),
+    )
+    run_id = tracker.run_id
+    if tracker.already_finished:
+        metrics = client.get_run(run_id).data.metrics
+        best = {strip_split(k): v for k, v in metrics.items() if split_of(k) == BEST}
+        return OpenRun(run_id, tracker, finished=True, best=best)
     log_dataset(client, run_id, resolved["data"])
     if cfg.tracking.system_metrics:
         tracker.system_monitor = start_system_metrics(uri, run_id, resume=state is not None)
