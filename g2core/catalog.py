@@ -3,11 +3,13 @@
 Studies, experiment presets, models, data sources and loss terms (built-in and the user's own, declared
 under `loss.custom_terms` in any preset), from conf/ and every G2_CONF_PATH folder. A preset's description is
 the first comment line of its yaml file; a function's or a class's is its docstring's first line.
-`entry_argv` is what the entry points run before Hydra reads the command line.
+`--list <study>` prints one study in full (g2core.catalog_detail). `entry_argv` is what the entry points run
+before Hydra reads the command line.
 """
 
 from __future__ import annotations
 
+import re
 import sys
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -29,23 +31,62 @@ GROUPS = (
 
 
 def entry_argv(argv: list[str]) -> list[str]:
-    """Print the catalog and exit for `--list`; else argv with G2_CONF_PATH's folders on Hydra's search path
-    (first, so a `hydra.searchpath=` of the user's own still wins)."""
-    if LIST_FLAG in argv[1:]:
-        print(catalog())
+    """Print the catalog and exit for `--list` (one study or preset for `--list <name>`); else argv with
+    G2_CONF_PATH's folders on Hydra's search path (first, so a `hydra.searchpath=` of the user's own still
+    wins)."""
+    args = argv[1:]
+    if LIST_FLAG in args:
+        after = args[args.index(LIST_FLAG) + 1 :]
+        name = after[0].split("=", 1)[-1] if after and not after[0].startswith("-") else ""
+        try:
+            print(detail(name) if name else catalog())
+        except ConfigError as exc:
+            print(f"g2-ablate: error: {exc}", file=sys.stderr)
+            raise SystemExit(2) from None
         raise SystemExit(0)
     return [argv[0], *searchpath_override(), *argv[1:]]
 
 
-def comment_line(path: Path) -> str:
-    """The first comment line of a yaml file that is not a `# @package` directive."""
+def _comment_lines(path: Path) -> list[str]:
+    """A yaml file's leading comment lines (past `# @package`), without their `#`."""
+    lines: list[str] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         text = line.strip()
-        if text.startswith("#") and not text.startswith("# @package"):
-            return text.lstrip("#").strip()
-        if text and not text.startswith("#"):
-            return ""
-    return ""
+        if text.startswith("# @package") or (not text and not lines):
+            continue
+        if not text.startswith("#"):
+            break
+        lines.append(text.lstrip("#").strip())
+    return [line for line in lines if line]
+
+
+def description(path: Path) -> str:
+    """A preset's description: its yaml file's leading comment lines, as one paragraph."""
+    return " ".join(_comment_lines(path))
+
+
+def comment_line(path: Path) -> str:
+    """The description's first line, carried on to the end of its sentence (a comment wraps mid-sentence)."""
+    lines = _comment_lines(path)
+    text = " ".join(lines)
+    end = _SENTENCE_END.search(text, max(len(lines[0]) - 1, 0)) if lines else None
+    return text[: end.end()] if end else text
+
+
+_SENTENCE_END = re.compile(r"[.!?](?=\s|$)")
+
+
+def detail(name: str) -> str:
+    """`--list <name>`: one study, or one experiment preset, in full (g2core.catalog_detail)."""
+    from g2core.catalog_detail import describe_preset, describe_study, unknown
+
+    studies, experiments = presets("study"), presets("experiment")
+    if name in studies:
+        lines = {n: comment_line(p) for n, p in experiments.items()}
+        return describe_study(name, studies[name], description(studies[name]), lines)
+    if name in experiments:
+        return describe_preset(name, experiments[name], description(experiments[name]))
+    raise unknown(name, list(studies), list(experiments))
 
 
 def presets(group: str) -> dict[str, Path]:
