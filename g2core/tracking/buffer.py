@@ -183,4 +183,13 @@ class RunTracker:
                 raise self._unsent.error()
             if reason:
                 self.write(tags={TAG_FAILURE: reason[:MAX_REASON]})
+            elif status == "FINISHED":
+                self._clear_failure()
             self.client.set_terminated(self.run_id, status)
+
+    def _clear_failure(self) -> None:
+        """A run resumed after a failure has now finished: the failure it recorded no longer describes it
+        (the report and the UI would list a finished run with an error). MLflow refuses to delete a tag
+        that is not there, hence the look first."""
+        if TAG_FAILURE in self.client.get_run(self.run_id).data.tags:
+            self.client.delete_tag(self.run_id, TAG_FAILURE)
