@@ -36,6 +36,7 @@ from g2core.tracking import check_tracking_uri, default_tracking_uri, get_or_cre
 from g2core.validate import check_device, check_node, check_value
 
 from .dataset import dataset_name, evaluation_dataset
+from .frame_size import scored_frames
 from .score import Scores, log_scores, score
 from .source import Checkpoint, build_checkpoint_model, open_checkpoint, scratch_dir
 
@@ -49,6 +50,7 @@ class Evaluation:
     run_id: str | None  # the eval run, when one was logged
     tracking_uri: str | None
     experiment_id: str | None = None
+    scored: str = ""  # what each frame's score covers (frame_size.scored_frames)
 
 
 def tracking_store(cfg: DictConfig) -> str | None:
@@ -99,6 +101,7 @@ def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Eval
         align = str(cfg.trainer.align or trained.get("align") or "none")
         model = build_checkpoint_model(checkpoint, device)
         in_channels = int((checkpoint.config.get("model") or {}).get("in_channels", 3))
+        data, scored = scored_frames(data, split, model, str(cfg.eval.get("size", "frame")))
         frames = evaluation_dataset(data, split, sparse_input=in_channels == 5)
         scores = score(
             model,
@@ -114,7 +117,7 @@ def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Eval
             num_workers=int(data.get("num_workers", 0)),
             amp_dtype=autocast_dtype(str(cfg.trainer.precision), device),
         )
-        result = Evaluation(checkpoint, scores, align, split, None, uri)
+        result = Evaluation(checkpoint, scores, align, split, None, uri, scored=scored)
         if client is not None:
             result.run_id, result.experiment_id = _log_run(client, cfg, result, data, Path(tmp))
     return result
@@ -162,6 +165,7 @@ def summary_lines(result: Evaluation) -> list[str]:
         + ")",
         f"dataset: {scores.dataset} ({scores.images} images, eval.split={result.split}, "
         f"trainer.align={result.align})",
+        f"scored: {result.scored}",
         "",
         "| metric | value |",
         "|---|---:|",
