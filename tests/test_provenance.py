@@ -115,7 +115,7 @@ def test_report_names_the_environments_that_made_the_numbers(uri: str, tmp_path:
     )
     assert f"| `{ENV_TORCH}` | {torch.__version__} | {torch.__version__} |" in text
     assert f"| `{ENV_CPU_CAPABILITY}` | {torch.backends.cpu.get_cpu_capability()} |" in text
-    assert "A (2 runs) | B (1 runs)" in text
+    assert "A (2 runs) | B (1 run)" in text
     assert (
         f"⚠ Mixed environments: the counted runs come from 2 environments, which differ in `{ENV_THREADS}`;"
         in text

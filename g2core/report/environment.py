@@ -27,6 +27,10 @@ def _label(i: int) -> str:
     return _LABELS[i] if i < len(_LABELS) else f"E{i + 1}"
 
 
+def _count(runs: list[str]) -> str:
+    return f"{len(runs)} run" + ("s" if len(runs) != 1 else "")
+
+
 def _cell(text: str) -> str:
     return text.replace("|", "\\|")
 
@@ -50,7 +54,7 @@ def environment_section(values: pd.DataFrame, children: list[ChildRun]) -> str:
     keys += sorted({k for sig in recorded for k, _ in sig} - set(keys))
     order = sorted(recorded, key=lambda sig: (-len(recorded[sig]), sig))
     columns = [(_label(i), dict(sig), recorded[sig]) for i, sig in enumerate(order)]
-    header = ["| | " + " | ".join(f"{label} ({len(runs)} runs)" for label, _, runs in columns) + " |"]
+    header = ["| | " + " | ".join(f"{label} ({_count(runs)})" for label, _, runs in columns) + " |"]
     header.append("|---|" + "---|" * len(columns))
     rows = [
         f"| `{key}` | " + " | ".join(_cell(env.get(key, "")) for _, env, _ in columns) + " |" for key in keys
