@@ -1,7 +1,7 @@
 """Optuna searches replayed on a trained grid (benchmarks/search_vs_grid.py): each proposal is a grid point,
 its recorded val curve reported epoch by epoch, so a search costs no training and many seeds are cheap.
 
-The sampler and pruner are the study's own (`g2core.study.worker.search_sampler`, `median_pruner`).
+The sampler and pruner are the study's own (`g2core.study.plan.search_sampler`, `median_pruner`).
 """
 
 from __future__ import annotations
@@ -14,8 +14,8 @@ from functools import partial
 import numpy as np
 import optuna
 
+from g2core.study.plan import median_pruner, search_sampler
 from g2core.study.spec import StudySpec
-from g2core.study.worker import median_pruner, search_sampler
 
 # "Within 2% of the grid's best" (the goal); 5%: about the spread of runs that differ only by noise (RESULTS.md)
 TOLERANCES = (1.02, 1.05)

@@ -35,8 +35,8 @@ from scipy.stats import spearmanr
 from benchmarks._search_replay import TOLERANCES, evaluate, point_key, settings, table
 from g2core.config import compose
 from g2core.names import TEST, metric_key, strip_split
+from g2core.study.plan import TrialPlan, trial_config
 from g2core.study.spec import StudySpec, load_spec
-from g2core.study.worker import TrialPlan, trial_config
 
 STUDY = "weight_search"
 LEVELS = {"ssi": 4, "silog": 4, "rgrad": 3}

@@ -6,7 +6,10 @@ MLflow child runs of one parent run.
   storage.py   the Optuna storage (journal file or PostgreSQL) and its bookkeeping (dead workers, failures)
   runner.py    run_study: preflight (every trial's config validated once, data opened), parent run, workers,
                the report at the end
+  plan.py      trial planning: TrialPlan, a trial's config, the study with its sampler and pruner, the
+               hooks that report to the trial (worker.py, ddp_trial.py and launch/ import it)
   worker.py    a worker: takes trials and trains each with g2core.train.train(..., validated=True)
+  ddp_trial.py a trial as a torchrun job (study.procs_per_trial)
   launch/      where the workers run (study.launcher): ray tasks, SLURM jobs through submitit
 Only Optuna's public API; trains only through train() and TrainHooks; tags and attributes from g2core.names.
 """

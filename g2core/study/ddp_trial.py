@@ -19,17 +19,15 @@ import subprocess
 import sys
 from dataclasses import asdict
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+import optuna
 from omegaconf import DictConfig, OmegaConf
 
+from g2core.study.plan import TrialPlan, load_study, trial_hooks
 from g2core.train import StopTraining, TrainHooks, close_distributed, train
+from g2core.train.setup import Dist
 from g2core.train.trainer import TrainResult
-
-if TYPE_CHECKING:
-    import optuna
-
-    from g2core.study.worker import TrialPlan
 
 HANDOFF = "ddp_trial.handoff.json"  # in the trial's run folder: written by the worker, read by every rank
 OUTCOME = "ddp_trial.json"  # written by the master rank, read by the worker
@@ -93,66 +91,24 @@ def _result(outcome: Path, code: int, procs: int) -> TrainResult:
     )
 
 
-def _plan(data: dict[str, Any]) -> TrialPlan:
-    """The TrialPlan that `asdict` wrote: JSON lists back to the tuples the dataclasses hold."""
-    from g2core.study.spec import StudySpec
-    from g2core.study.worker import TrialPlan
-
-    spec = data["spec"]
-    spec = StudySpec(**{**spec, **{k: tuple(spec[k]) for k in ("variants", "seeds", "overrides")}})
-    return TrialPlan(**{**data, "spec": spec, "cli_overrides": tuple(data["cli_overrides"])})
-
-
-def _rank_hooks(plan: TrialPlan, trial_number: int, master: bool) -> TrainHooks:
-    """The worker's hooks (g2core.study.worker.objective), for a rank of the torchrun job."""
-    from g2core.names import ATTR_RUN_ID
-    from g2core.train.setup import Dist, from_master
-
-    spec, ranks = plan.spec, Dist(*_ranks())
-    trial = _open_trial(plan, trial_number) if master else None
-
-    def on_validation(epoch: int, metrics: dict[str, float]) -> None:
-        if spec.kind != "search":
-            return
-        pruned = False
-        if trial is not None:
-            trial.report(metrics[spec.metric], epoch)
-            pruned = trial.should_prune()
-        if from_master(pruned, ranks):
-            raise StopTraining(f"pruned by Optuna's median pruner at epoch {epoch + 1}")
-
-    started = (lambda run_id: trial.set_user_attr(ATTR_RUN_ID, run_id)) if trial is not None else None
-    return TrainHooks(on_run_started=started, on_validation=on_validation)
-
-
 def _open_trial(plan: TrialPlan, trial_number: int) -> optuna.Trial:
     """The worker's running trial, reopened in the master rank through the storage's public lookups."""
-    import optuna
-
-    from g2core.study.worker import load_study
-
     optuna.logging.set_verbosity(optuna.logging.ERROR)
     study, storage = load_study(plan)
     study_id = storage.get_study_id_from_name(study.study_name)
     return optuna.trial.Trial(study, storage.get_trial_id_from_study_id_trial_number(study_id, trial_number))
 
 
-def _ranks() -> tuple[int, int, int]:
-    import os
-
-    env = os.environ
-    return int(env.get("RANK", "0")), int(env.get("LOCAL_RANK", "0")), int(env.get("WORLD_SIZE", "1"))
-
-
 def main(handoff: Path) -> int:
     """One rank of the torchrun job: train the handed-off trial; the master writes the outcome."""
     logging.basicConfig(level=logging.WARNING)
     job: dict[str, Any] = json.loads(handoff.read_text())  # written by this trial's worker a moment ago
-    cfg, plan = OmegaConf.create(job["cfg"]), _plan(job["plan"])
-    master = _ranks()[0] == 0
+    cfg, plan = OmegaConf.create(job["cfg"]), TrialPlan.from_json(job["plan"])
+    ranks = Dist.from_env()
     outcome: dict[str, Any] = {}
     try:
-        result = train(cfg, _rank_hooks(plan, job["trial_number"], master), validated=True)
+        trial = _open_trial(plan, job["trial_number"]) if ranks.master else None
+        result = train(cfg, trial_hooks(plan.spec, trial, ranks), validated=True)
         outcome = {
             "run_id": result.run_id,
             "run_dir": str(result.run_dir),
@@ -165,7 +121,7 @@ def main(handoff: Path) -> int:
         outcome = {"pruned": str(exc)}
     except Exception as exc:
         outcome = {"error": f"{type(exc).__name__}: {exc}"}
-    if master:
+    if ranks.master:
         (handoff.parent / OUTCOME).write_text(json.dumps(outcome))
     return 1 if "error" in outcome else 0
 

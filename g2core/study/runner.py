@@ -44,10 +44,11 @@ from g2core.study.identity import (
     refuse_trial_overrides,
     shared_settings,
 )
+from g2core.study.plan import TrialPlan, trial_config
 from g2core.study.progress import study_bar
 from g2core.study.spec import StudySpec, load_spec
 from g2core.study.storage import enqueue_missing, failed_pairs, open_storage, reclaim_stale, too_many_failures
-from g2core.study.worker import TrialPlan, say, trial_config, work, work_in_subprocess
+from g2core.study.worker import say, work, work_in_subprocess
 from g2core.tracking import (
     RunTracker,
     check_tracking_uri,
@@ -127,7 +128,7 @@ def _worker_main(plan: TrialPlan, index: int) -> None:
 
 def _run_workers(plan: TrialPlan, workers: int) -> None:
     if plan.spec.launcher["name"] != "local":  # study/launcher=ray|slurm: g2core.study.launch
-        from g2core.study.launch import launch_workers
+        from g2core.study.launch.workers import launch_workers
 
         launch_workers(plan)
         return

@@ -1,7 +1,7 @@
 """A study worker: takes trials from the Optuna study and trains each one as an MLflow child run.
 
-Runs in the main process (study.workers=1) or in spawned processes, on this or another machine. Each
-trial's config is composed exactly as `python experiments/train.py experiment=<v> seed=<s> ...` would be.
+Runs in the main process (study.workers=1) or in spawned processes, on this or another machine. What a trial
+is made of (its plan, config, study and hooks) is g2core.study.plan's.
 """
 
 from __future__ import annotations
@@ -10,72 +10,25 @@ import os
 import socket
 import threading
 import time
-from dataclasses import dataclass
 
 import optuna
-from omegaconf import DictConfig, open_dict
 
-from g2core.config import compose, redact
+from g2core.config import redact
 from g2core.names import (
     ATTR_FAILURE,
     ATTR_HEARTBEAT,
     ATTR_IDLE,
     ATTR_KEY,
-    ATTR_RUN_ID,
     ATTR_WORKER,
-    ROLE_CHILD,
-    TAG_ROLE,
-    TAG_STUDY,
-    TAG_TRIAL,
     strip_split,
     trial_key,
-    weight_param,
 )
 from g2core.study.ddp_trial import train_trial
-from g2core.study.spec import StudySpec, search_key
-from g2core.study.storage import open_storage, release, too_many_failures
+from g2core.study.plan import TrialPlan, load_study, trial_config, trial_hooks
+from g2core.study.spec import search_key
+from g2core.study.storage import release, too_many_failures
 from g2core.study.test_sets import evaluate_test_sets
-from g2core.train import StopTraining, TrainHooks
-
-
-@dataclass(frozen=True)
-class TrialPlan:
-    """What every trial of a study shares (picklable: it crosses into spawned workers)."""
-
-    spec: StudySpec
-    cli_overrides: tuple[str, ...]
-    parent_run_id: str
-    storage_url: str
-    threads: int | None = None
-    since_trial: int = 0  # failures counted against study.max_failures start here (this invocation)
-
-
-def trial_config(
-    plan: TrialPlan,
-    variant: str,
-    seed: int,
-    key: str,
-    trial: int | None,
-    weights: dict[str, float] | None = None,
-) -> DictConfig:
-    spec = plan.spec
-    overrides = [f"experiment={variant}", f"seed={seed}", *spec.overrides, *plan.cli_overrides]
-    overrides += [f"{weight_param(term)}={w}" for term, w in (weights or {}).items()]
-    cfg = compose(overrides)
-    with open_dict(cfg):  # where the trial is filed, not what it trains
-        cfg.tracking.experiment = spec.experiment
-        cfg.tracking.parent_run_id = plan.parent_run_id
-        cfg.tracking.run_name = key
-        cfg.tracking.tags = {
-            TAG_STUDY: spec.name,
-            TAG_TRIAL: trial if trial is not None else -1,
-            TAG_ROLE: ROLE_CHILD,
-        }
-        cfg.trainer.run_dir = str(spec.run_dir(cfg.paths.root, key))
-        cfg.trainer.progress = False
-        if plan.threads:
-            cfg.trainer.threads = plan.threads
-    return cfg
+from g2core.train import StopTraining
 
 
 class Heartbeat:
@@ -126,18 +79,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     trial.set_user_attr(ATTR_KEY, key)
     trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
     cfg = trial_config(plan, variant, seed, key, trial.number, weights)
-
-    def on_validation(epoch: int, metrics: dict[str, float]) -> None:
-        if spec.kind != "search":
-            return
-        trial.report(metrics[spec.metric], epoch)
-        if trial.should_prune():
-            raise StopTraining(f"pruned by Optuna's median pruner at epoch {epoch + 1}")
-
-    hooks = TrainHooks(
-        on_run_started=lambda run_id: trial.set_user_attr(ATTR_RUN_ID, run_id),
-        on_validation=on_validation,
-    )
+    hooks = trial_hooks(spec, trial)
     say(f"trial {trial.number} start: {key}")
     started = time.time()
     try:
@@ -157,26 +99,6 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
         f"trial {trial.number} done: {key}: {spec.metric}={value:.4f} delta1={result.best.get('delta1', float('nan')):.3f}{note}"
     )
     return value
-
-
-def search_sampler(n_trials: int, seed: int) -> optuna.samplers.TPESampler:
-    """TPE after a third of the budget (1 to 5 trials) of random start-up proposals."""
-    return optuna.samplers.TPESampler(seed=seed, n_startup_trials=min(5, max(1, n_trials // 3)))
-
-
-def median_pruner(warmup_epochs: int) -> optuna.pruners.MedianPruner:
-    """Median pruning once two trials have finished, never before `warmup_epochs` epochs."""
-    return optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=warmup_epochs)
-
-
-def load_study(plan: TrialPlan) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
-    """The study as a worker sees it (its sampler and pruner), and the storage it was opened on."""
-    spec = plan.spec
-    sampler = search_sampler(spec.n_trials, spec.seeds[0])
-    pruner = median_pruner(spec.pruner_warmup_epochs) if spec.kind == "search" else optuna.pruners.NopPruner()
-    storage = open_storage(plan.storage_url)
-    study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
-    return study, storage
 
 
 def work(plan: TrialPlan) -> None:

@@ -33,6 +33,14 @@ class Dist:
     def enabled(self) -> bool:
         return self.world_size > 1
 
+    @classmethod
+    def from_env(cls) -> Dist:
+        """This process's ranks as torchrun sets them (a process started otherwise: rank 0 of 1)."""
+        env = os.environ
+        return cls(
+            int(env.get("RANK", "0")), int(env.get("LOCAL_RANK", "0")), int(env.get("WORLD_SIZE", "1"))
+        )
+
 
 def resolve_device(device_pref: str, local_rank: int | None = None) -> torch.device:
     """The device of a validated trainer.device (auto: a GPU when there is one); under torchrun, the
@@ -51,13 +59,11 @@ def init_distributed(device_pref: str) -> tuple[Dist, torch.device]:
 
     `device_pref` is a validated trainer.device (g2core.validate.check_device refused cuda without a GPU).
     """
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    rank = int(os.environ.get("RANK", "0"))
-    local = int(os.environ.get("LOCAL_RANK", "0"))
-    device = resolve_device(device_pref, local if world > 1 else None)
-    if world > 1 and not dist.is_initialized():
+    ranks = Dist.from_env()
+    device = resolve_device(device_pref, ranks.local_rank if ranks.enabled else None)
+    if ranks.enabled and not dist.is_initialized():
         dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
-    return Dist(rank, local, world), device
+    return ranks, device
 
 
 def close_distributed() -> None:

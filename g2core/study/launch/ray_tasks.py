@@ -13,7 +13,8 @@ import os
 
 import ray
 
-from g2core.study.worker import TrialPlan, say, work
+from g2core.study.plan import TrialPlan
+from g2core.study.worker import say, work
 
 # Passed to the tasks, so a cluster started elsewhere sees the settings this command was given.
 ENV_PREFIXES = ("G2_", "MLFLOW_")

@@ -18,8 +18,9 @@ import optuna
 import submitit
 
 from g2core.names import ATTR_WORKER
+from g2core.study.plan import TrialPlan, load_study
 from g2core.study.storage import enqueue_missing, release
-from g2core.study.worker import TrialPlan, load_study, say, work
+from g2core.study.worker import say, work
 
 
 class StudyJob(submitit.helpers.Checkpointable):
