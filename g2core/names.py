@@ -150,6 +150,8 @@ TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_TRAINING = "custom_model_development"  # the classic runs/training view
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # mlflow.utils.mlflow_tags.MLFLOW_DATASET_CONTEXT
 DATASET_CONTEXT_TRAIN = "train"
+# Every split a number comes from is a logged input (issue 24): training, checkpoint selection, the report.
+DATASET_CONTEXTS: dict[str, str] = {TRAIN: DATASET_CONTEXT_TRAIN, VAL: "validation", TEST: "test"}
 DATASET_SOURCE_PROCEDURAL = "procedural"  # data.name=synthetic: generated, no folder it was read from
 REF_PARAM_PREFIX = "ref."  # the mean-depth reference: per-run params, out of the metric namespace
 
@@ -172,6 +174,11 @@ TAG_BEST_TRIAL = study_tag("best_trial")  # a search's best trial by its validat
 SUMMARY = "summary"
 BEST_TRIAL = "best_trial"
 ALIGN_PARAM = "trainer.align"  # the run's alignment mode, as its (flattened) param
+ROOT_PARAM = "paths.root"  # every path param is logged relative to it (g2core.tracking.params)
+# The G2 terms as the design documents write them (`seed`) or as the published code computes them
+# (`official`): config key loss.variant, logged under a name that says so beside the run's own `variant`.
+LOSS_FORM_PARAM = "loss.g2_terms_as"
+PARAM_NAMES: dict[str, str] = {"loss.variant": LOSS_FORM_PARAM}  # config key -> the param MLflow shows
 # The data settings the metrics evaluate with (flattened params): the report aligns saved samples by them.
 MIN_DEPTH_PARAM, MAX_DEPTH_PARAM, EIGEN_CROP_PARAM = "data.min_depth", "data.max_depth", "data.eigen_crop"
 
@@ -266,6 +273,8 @@ CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 SAMPLES_DIR = "samples"
+# The per-epoch sample grid as an MLflow image (log_image with the step): the UI's image grid compares runs.
+SAMPLES_IMAGE_KEY = "val_samples"
 BEST_PREDICTIONS = "best_predictions.npz"
 SAMPLES_PATH = f"{SAMPLES_DIR}/{BEST_PREDICTIONS}"
 REPORT_DIR = "report"

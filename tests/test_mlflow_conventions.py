@@ -4,6 +4,8 @@ checkpoints a run uploads, the reference kept out of the metrics, and the parent
 from __future__ import annotations
 
 import base64
+import json
+import os
 import re
 from pathlib import Path
 
@@ -14,16 +16,22 @@ from g2core.config import compose
 from g2core.names import (
     BEST_CHECKPOINT,
     CHECKPOINTS_DIR,
+    DATASET_CONTEXT_TAG,
     DATASET_SOURCE_PROCEDURAL,
     EXPERIMENT_KIND_TRAINING,
+    LOSS_FORM_PARAM,
     REF,
     REPORT_HTML,
+    ROOT_PARAM,
+    SAMPLES_IMAGE_KEY,
     TAG_EXPERIMENT_KIND,
     TAG_MLFLOW_GIT_COMMIT,
     TAG_MLFLOW_NOTE,
     TAG_MLFLOW_SOURCE_NAME,
     TAG_MLFLOW_SOURCE_TYPE,
     TAG_MLFLOW_USER,
+    VAL,
+    metric_key,
     ref_param,
     split_of,
 )
@@ -49,8 +57,37 @@ def test_a_run_carries_mlflows_conventions(tmp_path: Path) -> None:
     assert re.fullmatch(r"[0-9a-f]{40}", tags.get(TAG_MLFLOW_GIT_COMMIT, "0" * 40))
     experiment = client.get_experiment(run.info.experiment_id)
     assert experiment.tags[TAG_EXPERIMENT_KIND] == EXPERIMENT_KIND_TRAINING
-    (dataset,) = [d.dataset for d in run.inputs.dataset_inputs]
-    assert dataset.name == "synthetic" and dataset.source == DATASET_SOURCE_PROCEDURAL and dataset.digest
+    # Every split a number comes from is an input, by context, with a profile (issue 24).
+    inputs = {
+        next(t.value for t in d.tags if t.key == DATASET_CONTEXT_TAG): d.dataset
+        for d in run.inputs.dataset_inputs
+    }
+    assert set(inputs) == {"train", "validation", "test"}
+    for context, rows in (("train", 32), ("validation", 8), ("test", 8)):
+        dataset = inputs[context]
+        assert dataset.name == "synthetic" and dataset.source == DATASET_SOURCE_PROCEDURAL and dataset.digest
+        profile = json.loads(dataset.profile)
+        assert (
+            profile["rows"] == rows
+            and profile["size"] == "32x32"
+            and profile["scene_seed"] == cfg.data.scene_seed
+        )
+    assert len({d.digest for d in inputs.values()}) == 3
+    # Params as a shared server shows them: relative to paths.root, none unset, the G2 form named as such.
+    params = run.data.params
+    assert params[ROOT_PARAM] == "." and params["data.root"] == "data/synthetic"
+    assert not [k for k, v in params.items() if v == "None" or str(tmp_path) in v]
+    assert "trainer.run_dir" not in params and "tracking.uri" not in params
+    assert params[LOSS_FORM_PARAM] == "seed" and "loss.variant" not in params
+    # The per-epoch sample grid as an MLflow image at its step: the chart view's image grid compares runs.
+    images = [Path(a.path).name for a in client.list_artifacts(run.info.run_id, "images")]
+    steps = {
+        int(n.split("+")[2])
+        for n in images
+        if n.startswith(f"{SAMPLES_IMAGE_KEY}+step+") and n.endswith(".png")
+    }
+    val_steps = {m.step for m in client.get_metric_history(run.info.run_id, metric_key(VAL, "abs_rel"))}
+    assert steps and steps == val_steps
     logged = [Path(a.path).name for a in client.list_artifacts(run.info.run_id, CHECKPOINTS_DIR)]
     assert logged == [BEST_CHECKPOINT]  # tracking.log_checkpoints=best: what evaluate.py's runs:/ URI reads
     assert float(run.data.params[ref_param("abs_rel")]) > 0
@@ -101,3 +138,25 @@ def test_note_holds_the_verdict_and_a_table_cut_to_fit(tmp_path: Path) -> None:
     assert note.startswith("**Study x**") and "**better** is better." in note
     assert "| variant0 | 0 |" in note and "| variant1999 |" not in note
     assert len(note) <= MAX_NOTE + 500 and "table cut to fit" in note
+
+
+def test_params_read_the_same_on_every_machine(tmp_path: Path) -> None:
+    """Issue 24: a study parent's params (no paths.root among them) are relative to the project's root too,
+    a store URI keeps its scheme, a path elsewhere in the home folder starts with ~, unset ones are left out."""
+    from g2core.tracking import open_run
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = get_or_create_experiment(client, "g2/p", tmp_path)
+    root = tmp_path / "root"
+    study = {"storage": f"sqlite:///{root}/studies/x/optuna.db", "journal": f"{root}/studies/x/optuna.journal",
+             "name": "x", "test_sets": None, "elsewhere": str(Path.home() / "data" / "nyu")}  # fmt: skip
+    os.environ["G2_ROOT"] = str(root)
+    try:
+        run = open_run(
+            client, experiment, {"k": "v"}, "p", params=study, param_prefix="study.", asynchronous=False
+        )
+    finally:
+        del os.environ["G2_ROOT"]
+    params = client.get_run(run.run_id).data.params
+    assert params == {"study.storage": "sqlite:///studies/x/optuna.db", "study.journal": "studies/x/optuna.journal",
+                      "study.name": "x", "study.elsewhere": "~/data/nyu"}  # fmt: skip

@@ -28,6 +28,7 @@ from mlflow.entities import Metric, Param, RunTag
 from g2core.config import flatten, redact
 from g2core.names import BEST, BEST_EPOCH_KEY, LOSS, TAG_FAILURE, TEST, TRAIN, VAL, metric_key, split_of
 from g2core.tracking.outage import Unsent
+from g2core.tracking.params import portable_params
 from g2core.tracking.store import server_answers
 
 # MLflow's limits, kept here alone: metrics, params and tags per log_batch call, characters of a param value.
@@ -118,11 +119,12 @@ class RunTracker:
 
     def log_params(self, params: Mapping[str, Any], prefix: str = "") -> None:
         """Nested or flat params, flattened and redacted (g2core.config.flatten) and written once: a key the
-        run already has keeps its value, so a resumed run keeps the params it started with."""
+        run already has keeps its value, so a resumed run keeps the params it started with. Paths relative to
+        paths.root, unset ones left out (g2core.tracking.params: the same on every machine)."""
         existing = self.client.get_run(self.run_id).data.params
         fresh = [
             Param(k, str(v)[:MAX_PARAM_LEN])
-            for k, v in sorted(flatten(params, prefix).items())
+            for k, v in sorted(portable_params(flatten(params, prefix)).items())
             if k not in existing
         ]
         for i in range(0, len(fresh), MAX_PARAMS):
@@ -143,6 +145,17 @@ class RunTracker:
     def log_table(self, data: Any, artifact_file: str) -> None:
         """A table artifact the MLflow UI shows as a table (MlflowClient.log_table)."""
         self.client.log_table(self.run_id, data=data, artifact_file=artifact_file)
+
+    def log_image(self, path: str | Path, key: str, step: int) -> bool:
+        """A PNG as an MLflow image at a step (the chart view's image grid, compared across runs). Skipped
+        (False) while the server does not answer: the same PNG is a deferrable artifact too."""
+        if not self._answers():
+            return False
+        from PIL import Image  # only a run that draws samples needs it
+
+        with Image.open(path) as image:
+            self.client.log_image(self.run_id, image.convert("RGB"), key=key, step=step, synchronous=True)
+        return True
 
     def log_artifact(
         self, path: str | Path, artifact_path: str | None = None, *, deferrable: bool = False

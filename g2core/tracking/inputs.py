@@ -1,5 +1,8 @@
-"""What a run trained on, as MLflow records a run's inputs (mlflow.log_input): the dataset's name, a digest
-that changes when the data would, and where it came from. The UI shows it in the run's Datasets column.
+"""What a run's numbers come from, as MLflow records a run's inputs (mlflow.log_input): one dataset per split
+(context train / validation / test: the data it trained on, the split that selected its checkpoint, the
+split every reported number comes from), each with a digest that changes when the data would, where it came
+from, and a profile (rows, size, the scene seed or a hash of the file list). The UI shows them in the run's
+Datasets column.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag
 
-from g2core.names import DATASET_CONTEXT_TAG, DATASET_CONTEXT_TRAIN, DATASET_SOURCE_PROCEDURAL
+from g2core.names import DATASET_CONTEXT_TAG, DATASET_CONTEXTS, DATASET_SOURCE_PROCEDURAL, TRAIN
 
 # Loader settings: how the data are read, not which data. The synthetic root moves with paths.root.
 NOT_DIGESTED = ("batch_size", "num_workers", "pin_memory", "persistent_workers", "augment")
@@ -28,25 +31,51 @@ def data_digest(data: Mapping[str, Any]) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
 
-def dataset_input(data: Mapping[str, Any]) -> DatasetInput:
-    """The run's training data as an MLflow dataset input (context `train`)."""
+def split_digest(data: Mapping[str, Any], split: str, profile: Mapping[str, Any] | None = None) -> str:
+    """The train split keeps data_digest (runs logged before the other splits find it again); the others
+    hash it with their name and profile, so that MLflow keeps them apart (it stores a dataset once per digest)."""
+    base = data_digest(data)
+    if split == TRAIN:
+        return base
+    blob = json.dumps([base, split, dict(profile or {})], sort_keys=True, default=str)
+    return hashlib.sha256(blob.encode()).hexdigest()[:10]
+
+
+def dataset_input(
+    data: Mapping[str, Any], split: str = TRAIN, profile: Mapping[str, Any] | None = None
+) -> DatasetInput:
+    """One split of the run's data as an MLflow dataset input (context: DATASET_CONTEXTS[split])."""
     if data.get("name") == PROCEDURAL:
         source_type, source = "code", DATASET_SOURCE_PROCEDURAL
     else:  # MLflow's local source: {"uri": <folder>}, which the UI shows
-        source_type, source = "local", json.dumps({"uri": str(data.get("root", ""))})
+        root = data.get(f"{split}_root") or data.get("root", "")
+        source_type, source = "local", json.dumps({"uri": str(root)})
     dataset = Dataset(
-        name=str(data.get("name", "data")), digest=data_digest(data), source_type=source_type, source=source
+        name=str(data.get("name", "data")),
+        digest=split_digest(data, split, profile),
+        source_type=source_type,
+        source=source,
+        profile=json.dumps(dict(profile), sort_keys=True, default=str) if profile else None,
     )
-    return DatasetInput(dataset, tags=[InputTag(DATASET_CONTEXT_TAG, DATASET_CONTEXT_TRAIN)])
+    return DatasetInput(dataset, tags=[InputTag(DATASET_CONTEXT_TAG, DATASET_CONTEXTS[split])])
+
+
+def log_datasets(
+    client: MlflowClient,
+    run_id: str,
+    data: Mapping[str, Any],
+    profiles: Mapping[str, Mapping[str, Any] | None] | None = None,
+) -> None:
+    """Record each split once (train, and every split in `profiles`: split -> its profile); a resumed run
+    that already has one logs it again no more."""
+    entries = [dataset_input(data, s, p) for s, p in (profiles or {TRAIN: None}).items()]
+    logged = client.get_run(run_id).inputs
+    have = {(d.dataset.name, d.dataset.digest) for d in (logged.dataset_inputs if logged else [])}
+    fresh = [e for e in entries if (e.dataset.name, e.dataset.digest) not in have]
+    if fresh:
+        client.log_inputs(run_id, datasets=fresh)
 
 
 def log_dataset(client: MlflowClient, run_id: str, data: Mapping[str, Any]) -> None:
-    """Record the run's dataset once (a resumed run that already has it logs nothing)."""
-    entry = dataset_input(data)
-    logged = client.get_run(run_id).inputs
-    if any(
-        d.dataset.name == entry.dataset.name and d.dataset.digest == entry.dataset.digest
-        for d in (logged.dataset_inputs if logged else [])
-    ):
-        return
-    client.log_inputs(run_id, datasets=[entry])
+    """The training split alone, without a profile (log_datasets)."""
+    log_datasets(client, run_id, data)

@@ -25,6 +25,7 @@ from g2core.names import (
     IMAGE_COLUMN,
     LOSS,
     SAMPLES_DIR,
+    SAMPLES_IMAGE_KEY,
     TEST,
     VAL,
     metric_key,
@@ -223,6 +224,8 @@ def save_samples(ctx: RunContext, state: RunState, is_best: bool) -> None:
             f"{cfg.variant} seed {cfg.seed}, epoch {epoch}",
         )
     ctx.run.tracker.log_artifact(png, SAMPLES_DIR, deferrable=True)
+    # The same grid as an image at the validation's step: MLflow's image grid compares runs epoch by epoch.
+    ctx.run.tracker.log_image(png, SAMPLES_IMAGE_KEY, state.step)
     if is_best:
         np.savez_compressed(ctx.best_npz, **samples)
 

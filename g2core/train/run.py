@@ -8,6 +8,7 @@ a run killed before its first checkpoint is found again by its tags.
 
 from __future__ import annotations
 
+import hashlib
 import time
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
@@ -35,6 +36,9 @@ from g2core.names import (
     TAG_RUN_KEY,
     TAG_SEED,
     TAG_VARIANT,
+    TEST,
+    TRAIN,
+    VAL,
     split_of,
     strip_split,
     trial_key,
@@ -46,7 +50,7 @@ from g2core.tracking import (
     git_commit,
     resolve_tracking_uri,
 )
-from g2core.tracking.inputs import log_dataset
+from g2core.tracking.inputs import PROCEDURAL, log_datasets
 from g2core.tracking.runs import start_system_metrics
 from g2core.train.setup import Dist
 
@@ -173,7 +177,9 @@ def build_loaders(cfg: DictConfig, ranks: Dist, device: torch.device) -> Loaders
     return Loaders(train_ds, val_ds, sampler, train_loader, val_loader, test_loader)
 
 
-def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> OpenRun:
+def open_run(
+    cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None, loaders: Loaders | None = None
+) -> OpenRun:
     root = cfg.paths.root
     uri = resolve_tracking_uri(cfg.tracking.uri, root)
     check_tracking_uri(uri)
@@ -208,7 +214,7 @@ def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> Op
         metrics = client.get_run(run_id).data.metrics
         best = {strip_split(k): v for k, v in metrics.items() if split_of(k) == BEST}
         return OpenRun(run_id, tracker, finished=True, best=best)
-    log_dataset(client, run_id, resolved["data"])
+    log_datasets(client, run_id, resolved["data"], split_profiles(resolved["data"], loaders))
     if cfg.tracking.system_metrics:
         tracker.system_monitor = start_system_metrics(uri, run_id, resume=state is not None)
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -216,6 +222,28 @@ def open_run(cfg: DictConfig, run_dir: Path, state: dict[str, Any] | None) -> Op
     config_file.write_text(OmegaConf.to_yaml(OmegaConf.create(_redacted(resolved))))
     tracker.log_artifact(config_file)
     return OpenRun(run_id, tracker)
+
+
+def split_profiles(data: dict[str, Any], loaders: Loaders | None) -> dict[str, dict[str, Any] | None]:
+    """split -> what MLflow's dataset profile says of it: rows, size (what the model sees), and what fixes
+    its frames (the synthetic scenes' seed, else a hash of the frame list). Train alone without loaders."""
+    if loaders is None:
+        return {TRAIN: None}
+    test = loaders.test.dataset if loaders.test is not None else None
+    sets = {TRAIN: loaders.train_set, VAL: loaders.val_set, TEST: test}
+    return {split: _profile(data, ds) for split, ds in sets.items() if ds is not None}
+
+
+def _profile(data: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
+    profile: dict[str, Any] = {"rows": len(dataset)}  # type: ignore[arg-type]
+    if hasattr(dataset, "height") and hasattr(dataset, "width"):
+        profile["size"] = f"{dataset.height}x{dataset.width}"
+    if data.get("name") == PROCEDURAL:
+        profile["scene_seed"] = data.get("scene_seed")
+    elif all(hasattr(f, "path") for f in getattr(dataset, "frames", [None])):  # h5 frames: which files and frames, not where this machine keeps them
+        refs = sorted(f"{Path(f.path).name}:{f.index}" for f in dataset.frames)
+        profile["files_sha256"] = hashlib.sha256("\n".join(refs).encode()).hexdigest()[:12]
+    return profile
 
 
 def _redacted(data: Any, key: str = "") -> Any:

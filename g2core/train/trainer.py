@@ -99,7 +99,7 @@ def train(cfg: DictConfig, hooks: TrainHooks | None = None, *, validated: bool =
     with hooks.timed(Phase.DATA):  # bad data fails here, before a run is created in the store
         loaders = build_loaders(cfg, ranks, device)
     with hooks.timed(Phase.RUN_SETUP):
-        run = open_run(cfg, run_dir, saved) if ranks.master else None
+        run = open_run(cfg, run_dir, saved, loaders) if ranks.master else None
     if from_master(run is not None and run.finished, ranks):  # every rank stops, not the master alone
         if run is None:
             return TrainResult(None, run_dir, already_finished=True)
