@@ -1,0 +1,71 @@
+"""The library's layers (issue 25): nothing outside g2core/stack/ imports it (stack/ serves the stores, the library
+only connects to them), and the study package has no import circle. Every import counts, including those inside
+functions and under TYPE_CHECKING: a circle hidden behind a lazy import is still a circle.
+"""
+
+from __future__ import annotations
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "g2core"
+
+
+def _modules() -> dict[str, Path]:
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = path.relative_to(PACKAGE.parent).with_suffix("").parts
+        found[".".join(parts[:-1] if parts[-1] == "__init__" else parts)] = path
+    return found
+
+
+def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
+    """The g2core modules `name` imports, and the packages that importing them runs (their __init__)."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    targets = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                base = ".".join(
+                    [*package.split(".")[: len(package.split(".")) - node.level + 1], *filter(None, [base])]
+                )
+            targets.update(f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base for a in node.names)
+    out = set()
+    for target in (t for t in targets if t.startswith("g2core.")):
+        parts = target.split(".")
+        for i in range(2, len(parts) + 1):  # g2core.a.b runs g2core.a's __init__ first
+            prefix = ".".join(parts[:i])
+            if prefix in modules and prefix != name and not name.startswith(f"{prefix}."):
+                out.add(prefix)
+    return out
+
+
+def test_nothing_outside_stack_imports_it() -> None:
+    modules = _modules()
+    wrong = sorted(
+        f"{name} imports {target}"
+        for name, path in modules.items()
+        if not name.startswith("g2core.stack")
+        for target in _imports(name, path, modules)
+        if target == "g2core.stack" or target.startswith("g2core.stack.")
+    )
+    assert not wrong, (
+        "the library must not import g2core.stack (move what it needs into the library):\n" + "\n".join(wrong)
+    )
+
+
+def test_the_study_package_has_no_import_circle() -> None:
+    modules = _modules()
+    study = {name for name in modules if name == "g2core.study" or name.startswith("g2core.study.")}
+    edges = {name: _imports(name, modules[name], modules) & study for name in study}
+
+    def reaches(start: str, goal: str, seen: set[str]) -> bool:
+        return any(
+            n == goal or (n not in seen and not seen.add(n) and reaches(n, goal, seen)) for n in edges[start]
+        )
+
+    circles = sorted(name for name in study if reaches(name, name, set()))
+    assert not circles, f"modules on an import circle: {', '.join(circles)}"
