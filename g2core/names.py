@@ -148,6 +148,9 @@ TAG_MLFLOW_NOTE = "mlflow.note.content"  # the run's description (markdown) in t
 # MLflow 3's experiment kind: without it the UI opens an experiment in its GenAI pages.
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_TRAINING = "custom_model_development"  # the classic runs/training view
+# MLflow 3 opens an experiment (and a run) in its GenAI pages; this query of a UI route selects the classic
+# runs view: every address printed for a browser carries it.
+RUNS_TABLE_QUERY = "?workflowType=machine_learning"
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # mlflow.utils.mlflow_tags.MLFLOW_DATASET_CONTEXT
 DATASET_CONTEXT_TRAIN = "train"
 # Every split a number comes from is a logged input (issue 24): training, checkpoint selection, the report.

@@ -160,3 +160,23 @@ def test_params_read_the_same_on_every_machine(tmp_path: Path) -> None:
     params = client.get_run(run.run_id).data.params
     assert params == {"study.storage": "sqlite:///studies/x/optuna.db", "study.journal": "studies/x/optuna.journal",
                       "study.name": "x", "study.elsewhere": "~/data/nyu"}  # fmt: skip
+
+
+def test_ui_lists_each_studys_parent_run_and_report(tmp_path: Path) -> None:
+    """Issue 24: `python -m g2core.stack ui` (make ui) prints, per study, the parent run's page and its report
+    as addresses of the server it started, in the classic runs view."""
+    from g2core.names import ROLE_PARENT, RUNS_TABLE_QUERY, TAG_ROLE
+    from g2core.stack.ui import study_lines
+
+    store = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    client = MlflowClient(store)
+    experiment = get_or_create_experiment(client, "g2/loss_terms", tmp_path)
+    parent = client.create_run(experiment, tags={TAG_ROLE: ROLE_PARENT}).info.run_id
+    client.create_run(experiment)  # a child: not listed
+    lines = study_lines("http://127.0.0.1:5000", store=store)
+    page = f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{parent}"
+    assert lines == [
+        f"  g2/loss_terms: http://127.0.0.1:5000/#/experiments/{experiment}{RUNS_TABLE_QUERY}",
+        f"    parent run: {page}{RUNS_TABLE_QUERY}",
+        f"    report:     {page}/artifacts/report/report.html{RUNS_TABLE_QUERY}",
+    ]

@@ -10,27 +10,52 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
-from g2core.names import study_experiment
+from g2core.names import REPORT_DIR, REPORT_HTML, ROLE_PARENT, RUNS_TABLE_QUERY, TAG_ROLE, study_experiment
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
 from g2core.tracking.store import default_artifacts_dir, default_tracking_uri
 
 EXPERIMENT_PREFIX = study_experiment("")  # g2/: every experiment g2 writes
-# MLflow 3 opens an experiment on its GenAI overview; this query selects the classic runs table.
-RUNS_TABLE_QUERY = "?workflowType=machine_learning"
 
 
 def experiment_url(server_uri: str, experiment_id: str) -> str:
     return f"{server_uri}/#/experiments/{experiment_id}{RUNS_TABLE_QUERY}"
 
 
-def study_experiment_urls(server_uri: str, prefix: str = EXPERIMENT_PREFIX) -> dict[str, str]:
-    """{experiment name: runs-table URL} for every experiment named `<prefix>*`, asked of the server."""
+def study_experiment_urls(
+    server_uri: str, prefix: str = EXPERIMENT_PREFIX, store: str | None = None
+) -> dict[str, str]:
+    """{experiment name: runs-table URL} for every experiment named `<prefix>*`, asked of the server (or of
+    `store`, the same store read directly)."""
+    return {name: url for name, (url, _) in _experiments(server_uri, prefix, store).items()}
+
+
+def study_lines(server_uri: str, prefix: str = EXPERIMENT_PREFIX, store: str | None = None) -> list[str]:
+    """Per study experiment its runs table, then each study's parent run and report (issue 24: the answer
+    is one click away), as addresses of the server at `server_uri`, in the classic runs view."""
     from mlflow.tracking import MlflowClient
 
-    client = MlflowClient(tracking_uri=server_uri)
+    client = MlflowClient(tracking_uri=store or server_uri)
+    lines = []
+    for name, (url, experiment_id) in _experiments(server_uri, prefix, store).items():
+        lines.append(f"  {name}: {url}")
+        parents = client.search_runs(
+            [experiment_id], f"tags.`{TAG_ROLE}` = '{ROLE_PARENT}'", order_by=["attributes.start_time DESC"]
+        )
+        for run in parents[:1]:  # the study's parent (a study has one)
+            page = f"{server_uri}/#/experiments/{experiment_id}/runs/{run.info.run_id}"
+            lines.append(f"    parent run: {page}{RUNS_TABLE_QUERY}")
+            lines.append(f"    report:     {page}/artifacts/{REPORT_DIR}/{REPORT_HTML}{RUNS_TABLE_QUERY}")
+    return lines
+
+
+def _experiments(server_uri: str, prefix: str, store: str | None) -> dict[str, tuple[str, str]]:
+    from mlflow.tracking import MlflowClient
+
+    client = MlflowClient(tracking_uri=store or server_uri)
     experiments = client.search_experiments(filter_string=f"name LIKE '{prefix}%'", max_results=1000)
     return {
-        e.name: experiment_url(server_uri, e.experiment_id) for e in sorted(experiments, key=lambda e: e.name)
+        e.name: (experiment_url(server_uri, e.experiment_id), e.experiment_id)
+        for e in sorted(experiments, key=lambda e: e.name)
     }
 
 
@@ -58,15 +83,13 @@ def start_ui(
 
 def describe(server: ServerHandle, store: str) -> list[str]:
     lines = [f"MLflow UI: {server.uri}  (store {store}; log {server.log_path})"]
-    found = study_experiment_urls(server.uri)
+    found = study_lines(server.uri)
     if not found:
         lines.append(
             f"  no {EXPERIMENT_PREFIX}* experiment in this store yet: run "
             "`python experiments/ablate.py +study=loss_terms`, then reload the experiments page"
         )
-    for name, url in found.items():
-        lines.append(f"  {name}: {url}")
-    return lines
+    return lines + found
 
 
 def _interrupt(signum: int, frame: object) -> None:
