@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import shutil
 from pathlib import Path
 
@@ -34,6 +35,7 @@ from g2core.names import (
     TAG_CONFIG_HASH,
     TAG_FAILURE,
     TAG_GIT_COMMIT,
+    TAG_MLFLOW_NOTE,
     TAG_PARENT_RUN_ID,
     TAG_ROLE,
     TAG_SEED,
@@ -625,6 +627,38 @@ def test_parent_summary_is_the_reports_statistics(paired, paired_store) -> None:
         assert metrics[summary_key(variant, "abs_rel", "mean")] not in singles  # a mean, not one run's value
     assert not any(k.startswith(f"{BEST}/") for k in metrics)
     assert {k: v for k, v in tags.items() if k in result.summary_tags} == result.summary_tags
+
+
+def test_the_copies_in_mlflow_link_where_they_are_read(toy, store, tmp_path: Path) -> None:
+    """Issue 24: the README logged to the parent shows its figures and opens its files through the artifact
+    route of the same server, its runs as UI routes; report.html (a sandboxed viewer: no link can work there)
+    names what to open as text; no `runs:/` link and no `file://` path in either. The disk copy is unchanged."""
+    result, out = toy
+    client, parent, exp_id = store["client"], store["parent"], store["exp_id"]
+    folder = Path(client.download_artifacts(parent, "report", str(tmp_path)))
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "](runs:/" not in readme and "file://" not in readme
+    route = f"&run_uuid={parent})"
+    assert f"![metrics](get-artifact?path=report%2Fmetrics.png{route}" in readme
+    assert f"[table.csv](get-artifact?path=report%2Ftable.csv{route}" in readme
+    for kid in client.search_runs(
+        [exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}' and attributes.status = 'FINISHED'"
+    ):
+        assert f"](#/experiments/{exp_id}/runs/{kid.info.run_id})" in readme
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert not re.findall(r'href="(?!#)', page) and "file://" not in page
+    assert (
+        "<code>artifact report/table.csv of this run</code>" in page and 'src="data:image/png;base64,' in page
+    )
+    assert "](runs:/" in (out / "README.md").read_text(encoding="utf-8")  # the disk copy keeps its links
+    # The parent's description: its main table's runs as UI routes, checkpoints through the artifact route.
+    note = client.get_run(parent).data.tags[TAG_MLFLOW_NOTE]
+    assert "runs:/" not in note and "file://" not in note
+    for kid in client.search_runs(
+        [exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}' and attributes.status = 'FINISHED'"
+    ):
+        assert f"(#/experiments/{exp_id}/runs/{kid.info.run_id})" in note
+        assert f"(get-artifact?path=checkpoints%2Fbest.pt&run_uuid={kid.info.run_id})" in note
 
 
 def test_missing_and_failed_listed(toy) -> None:

@@ -7,6 +7,7 @@ to the parent under `report/` and sets the parent's summary tags and metrics fro
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from .columns import Columns, choose_columns, value_columns
 from .delta_tables import baseline_table, details_table
 from .grad_shares import grad_share_table, with_section
 from .html import report_html
+from .mlflow_copy import logged_copies
 from .observations import observations
-from .parent import log_main_table, note_tag, parent_summary, summary_step
+from .parent import in_mlflow, log_main_table, note_tag, parent_summary, summary_step
 from .staging import publish, staging_folder
 from .study_figures import draw_figures, svg_files
 from .summary import Summary, rank_groups, summarize
@@ -133,13 +135,16 @@ def write_report(
     verdict_text = markdown.verdict(info, summary, comparison, split)
     sentence = verdict_text.split("\n", 1)[0]
     tags, logged = parent_summary(info, summary, comparison, metrics, sentence, split)
-    tags.update(note_tag(title, verdict_text, to_markdown(tables[0])))
+    routed = in_mlflow(tables[0], info, summary.values)  # its links as routes of the MLflow server
+    tags.update(note_tag(title, verdict_text, to_markdown(routed)))
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
         parent = RunTracker(client, info.parent_run_id, asynchronous=False)
-        for path in files:
-            parent.log_artifact(path, REPORT_DIR)
-        log_main_table(parent, tables[0])
+        with tempfile.TemporaryDirectory() as scratch:  # README.md and report.html with links that work there
+            copies = logged_copies(files, Path(scratch), REPORT_DIR, info.parent_run_id, info.experiment_id)
+            for path in copies:
+                parent.log_artifact(path, REPORT_DIR)
+        log_main_table(parent, routed)
         parent.write(tags=tags, metrics=logged, step=summary_step(client, selected))
     best = _best(info, summary, comparison)
     return ReportResult(

@@ -8,6 +8,7 @@ A tracking server (http[s]://) gets links into its UI; a file or database store 
 from __future__ import annotations
 
 from collections import defaultdict
+from urllib.parse import quote
 
 import pandas as pd
 
@@ -56,6 +57,30 @@ def group_links(uri: str, info: StudyInfo, values: pd.DataFrame, group: str) -> 
         links.append(
             (BEST_CHECKPOINT, checkpoint_url(uri, info.experiment_id, r["run_id"], r["artifact_uri"]))
         )
+    return links
+
+
+def artifact_route(run_id: str, path: str) -> str:
+    """A run's file through the artifact route of the MLflow server that shows the link (relative: it resolves
+    against that server wherever it runs; `runs:/` and `file://` are no browser addresses)."""
+    return f"get-artifact?path={quote(path, safe='')}&run_uuid={run_id}"
+
+
+def run_route(experiment_id: str, run_id: str) -> str:
+    """A run's page as an MLflow UI route (relative: for markdown the UI itself renders)."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}"
+
+
+def route_links(info: StudyInfo, values: pd.DataFrame, group: str) -> list[tuple[str, str]]:
+    """group_links for copies read inside MLflow (the parent's description): each seed's run as a UI route,
+    its selected checkpoint through the artifact route."""
+    if values.empty:
+        return []
+    links = []
+    for _, r in values[values["group"] == group].iterrows():
+        label = f"s{int(r['seed'])}" if pd.notna(r["seed"]) else str(r["run_name"])
+        links.append((label, run_route(info.experiment_id, r["run_id"])))
+        links.append((BEST_CHECKPOINT, artifact_route(r["run_id"], CHECKPOINT)))
     return links
 
 
