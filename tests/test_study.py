@@ -290,8 +290,13 @@ def test_study_summary_prints_the_comparison_verdict_report_and_ui(tmp_path: Pat
     )
     report.summary_metrics = stats
     uri = default_tracking_uri(tmp_path)
+    from mlflow import MlflowClient
+
+    client = MlflowClient(uri)
+    experiment = client.create_experiment("g2/loss_terms")
+    parent = client.create_run(experiment).info.run_id
     result = StudyResult(
-        "loss_terms", "p1", 4, 4, {}, tmp_path / "reports", uri, report, "val/abs_rel", True, "ssi_silog"
+        "loss_terms", parent, 4, 4, {}, tmp_path / "reports", uri, report, "val/abs_rel", True, "ssi_silog"
     )
     text = "\n".join(study_summary(result, tmp_path))
     assert "study loss_terms: 4/4 trials complete" in text
@@ -300,3 +305,7 @@ def test_study_summary_prints_the_comparison_verdict_report_and_ui(tmp_path: Pat
     assert "verdict: No variant beats ssi_silog." in text
     assert f"report: {tmp_path / 'reports' / 'README.md'}" in text
     assert f"MLflow UI: python -m g2core.stack ui --root {tmp_path}" in text
+    # Issue 24: the parent run's page and the report as browser addresses, in the classic runs view.
+    page = f"http://127.0.0.1:5000/#/experiments/{experiment}/runs/{parent}"
+    assert f"MLflow parent run: {page}?workflowType=machine_learning" in text
+    assert f"MLflow report: {page}/artifacts/report/report.html?workflowType=machine_learning" in text
