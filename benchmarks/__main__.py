@@ -1,6 +1,6 @@
 """`python -m benchmarks [--quick] [--only NAME ...] [--json PATH]`: run the suite, print a markdown table, write JSON.
 
-Sections (one module each): trainer, lightning, logging, loss_cost, data, study, test_split, trial_costs,
+Sections (one module each): trainer, lightning, logging, loss_cost, data, study, study_design, test_split, trial_costs,
 flop_bound, levers, gpu.
 Every comparison runs both sides in this process (or this invocation), alternating, and reports the median of the
 per-round ratios with their min-max. `--quick` is a smoke run (a few steps each; what the test runs).
@@ -30,6 +30,7 @@ from benchmarks import (
     logging_cost,
     loss_cost,
     speed_levers,
+    study_design,
     study_throughput,
     test_split_cost,
     trainer_overhead,
@@ -44,6 +45,7 @@ SECTIONS: dict[str, Callable[[Settings], Section]] = {
     "loss_cost": loss_cost.run,
     "data": data_throughput.run,
     "study": study_throughput.run,
+    "study_design": study_design.run,
     "test_split": test_split_cost.run,
     "trial_costs": trial_costs.run,
     "flop_bound": flop_bound.run,

@@ -22,7 +22,7 @@ from g2core.store_probe import check_entry_stores  # noqa: E402
 def main(cfg: DictConfig) -> None:
     run_cli(lambda: check_entry_stores(cfg, study_storage=False))  # in seconds; a report reads MLflow only
     from g2core.config import ConfigError, validate_name
-    from g2core.names import TEST, VAL, study_experiment
+    from g2core.names import ROBUSTNESS_ALIGNS, TEST, VAL, study_experiment
     from g2core.report import write_report
     from g2core.study.spec import available
     from g2core.tracking import resolve_tracking_uri
@@ -39,8 +39,19 @@ def main(cfg: DictConfig) -> None:
         split = str(cfg.get("report", {}).get("split", TEST))
         if split not in (TEST, VAL):
             raise ConfigError(f"report.split={split!r}: expected one of {TEST}, {VAL}")
+        aligns = tuple(cfg.get("report", {}).get("robustness_aligns", ROBUSTNESS_ALIGNS) or ())
+        if not set(aligns) <= set(ROBUSTNESS_ALIGNS):
+            raise ConfigError(
+                f"report.robustness_aligns={list(aligns)}: expected a list of {', '.join(ROBUSTNESS_ALIGNS)}"
+            )
         return write_report(
-            uri, name, out, experiment_name=experiment, log_to_parent=bool(cfg.log_to_parent), split=split
+            uri,
+            name,
+            out,
+            experiment_name=experiment,
+            log_to_parent=bool(cfg.log_to_parent),
+            split=split,
+            robustness_aligns=aligns,
         )
 
     result = run_cli(build)

@@ -3,6 +3,7 @@
 Layers, in dependency order (a layer imports those above it; the exceptions: validate.py asks the model
 registry for size rules, a study writes its report):
   net.py                 the one pid / port / HTTP probe (tracking, study, report and stack use it).
+  design.py              how a study decides: α, equivalence margin, looks over seeds (alpha spending).
   names.py               the one vocabulary: loss terms, metric keys, MLflow tags/params, artifact paths,
                          experiment names. Plain Python (no torch), imported by every layer.
   schema.py, validate.py the config contract: the typed tree, and the one validator with one-line errors.

@@ -148,9 +148,6 @@ TAG_MLFLOW_NOTE = "mlflow.note.content"  # the run's description (markdown) in t
 # MLflow 3's experiment kind: without it the UI opens an experiment in its GenAI pages.
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_TRAINING = "custom_model_development"  # the classic runs/training view
-# MLflow 3 opens an experiment (and a run) in its GenAI pages; this query of a UI route selects the classic
-# runs view: every address printed for a browser carries it.
-RUNS_TABLE_QUERY = "?workflowType=machine_learning"
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # mlflow.utils.mlflow_tags.MLFLOW_DATASET_CONTEXT
 DATASET_CONTEXT_TRAIN = "train"
 # Every split a number comes from is a logged input (issue 24): training, checkpoint selection, the report.
@@ -205,6 +202,7 @@ class StudyTags:
     seeds: tuple[int, ...] = ()
     status: str = STATUS_UNKNOWN
     storage: str = ""
+    design: str = ""  # the decision rule as JSON (g2core.design.Design), "" = the default
 
     def encode(self) -> dict[str, str]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -288,9 +286,17 @@ PARENT_GROUP = "study summary"  # the parent's `variant`: its own group, not "Un
 IMAGE_COLUMN = "image"  # the per-image tables' first column: the image's index in its split
 
 
-def per_image_artifact(split: str) -> str:
-    """`eval/test_per_image.csv`: one row per image of a split (IMAGE_COLUMN, then ALL_METRIC_KEYS)."""
-    return f"{EVAL_DIR}/{split}_per_image.csv"
+def per_image_artifact(split: str, align: str = "") -> str:
+    """`eval/test_per_image.csv`: one row per image of a split (IMAGE_COLUMN, then ALL_METRIC_KEYS), aligned
+    as the run's trainer.align; `eval/test_per_image_<align>.csv`: the same checkpoint under another
+    alignment (ROBUSTNESS_ALIGNS: a relative-depth verdict must not depend on the protocol)."""
+    return f"{EVAL_DIR}/{split}_per_image{'_' + align if align else ''}.csv"
+
+
+# The two relative-depth protocols of the field: least squares in depth (the space this project's ssi term is
+# invariant in) and in disparity (MiDaS / Depth Anything's evaluation, the space their losses are invariant
+# in). A run aligned by one also writes its test table under the other, from the same checkpoint.
+ROBUSTNESS_ALIGNS: tuple[str, ...] = ("scale_shift", "scale_shift_disparity")
 
 
 # --- a checkpoint evaluated on a named dataset (experiments/evaluate.py, study.test_sets) -------------------

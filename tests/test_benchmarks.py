@@ -20,6 +20,7 @@ SECTIONS = (
     "loss_cost",
     "data",
     "study",
+    "study_design",
     "test_split",
     "trial_costs",
     "flop_bound",
@@ -27,7 +28,12 @@ SECTIONS = (
     "gpu",
 )
 # Sections that may be skipped in --quick on a CPU machine, and why.
-MAY_SKIP = {"study": "full mode only", "gpu": "no CUDA", "lightning": "lightning not installed"}
+MAY_SKIP = {
+    "study": "full mode only",
+    "study_design": "full mode only",
+    "gpu": "no CUDA",
+    "lightning": "lightning not installed",
+}
 
 
 def _numbers(data: object) -> list[float | None]:

@@ -15,6 +15,7 @@ import pytest
 from mlflow import MlflowClient
 
 from g2core import names
+from g2core.design import Design
 from tests.conftest import REPO, tiny
 
 pytestmark = pytest.mark.slow
@@ -63,6 +64,44 @@ def test_study_parent_children_tags_and_report(root: Path) -> None:
     again = ablate(root, *TWO_BY_TWO)
     assert again.returncode == 0 and "start" not in again.stdout
     assert len(children(root)[2]) == 4
+
+
+def test_seeds_until_decided_adds_seeds_to_the_undecided_and_resumes(root: Path) -> None:
+    """study.seeds=auto: a first round of 2 seeds, a look, a third seed for the undecided variants and the
+    baseline only, the design on the parent; the same command again trains nothing and says the same."""
+    auto = ("study.variants=[ssi_only,ssi_silog]", "study.baseline=ssi_silog", "study.seeds=auto",
+            "study.first_seeds=2", "study.max_seeds=3", "study.equivalence_margin=0.001")  # fmt: skip
+    out = ablate(root, *auto)
+    assert out.returncode == 0, out.stderr[-3000:]
+    assert "4 to 6 trials" in out.stdout and "look at 2 seeds" in out.stdout
+    client, parents, kids = children(root)
+    pairs = finished_pairs(kids)
+    assert set(pairs.values()) == {1}  # nothing trained twice
+    first_look = out.stdout.split("look at 2 seeds: ", 1)[1].split("\n", 1)[0]
+    if "undecided: ssi_only" in first_look:  # a 0.1% margin and 2 seeds of 8 images decide nothing here
+        assert set(pairs) == {(v, s) for v in ("ssi_only", "ssi_silog") for s in ("0", "1", "2")}
+        assert "look at 3 seeds" in out.stdout
+    else:
+        assert set(pairs) == {(v, s) for v in ("ssi_only", "ssi_silog") for s in ("0", "1")}
+    parent = parents[0]
+    design = Design.from_json(parent.data.tags["study.design"])
+    assert design.sequential and design.looks() == [2, 3] and design.margin == 0.001
+    verdict = parent.data.tags[names.TAG_VERDICT]
+    # each run's checkpoint is also scored under the other relative alignment; the report decides under both
+    eval_files = {a.path for a in client.list_artifacts(kids[0].info.run_id, "eval")}
+    assert names.per_image_artifact("test", "scale_shift") in eval_files
+    readme = (root / "reports" / "loss_terms" / "README.md").read_text()
+    assert "Under each alignment, from the same checkpoints" in readme and "seeds until decided" in readme
+    again = ablate(root, *auto)
+    assert again.returncode == 0 and "start" not in again.stdout, again.stdout[-2000:]
+    assert finished_pairs(children(root)[2]) == pairs
+    assert children(root)[1][0].data.tags[names.TAG_VERDICT] == verdict
+    # Optuna keeps the seed choices a study was run with: another list is one clear line, nothing trained
+    other = ablate(root, *auto[:2], "study.seeds=[0,1]")
+    assert (
+        other.returncode != 0
+        and "study.seeds: the stored study 'loss_terms' was run with seeds [0, 1, 2]" in other.stderr
+    )
 
 
 def test_kill_9_mid_study_then_same_command_finishes_without_duplicates(root: Path) -> None:
@@ -278,17 +317,17 @@ def test_study_summary_prints_the_comparison_verdict_report_and_ui(tmp_path: Pat
     comparison = pd.DataFrame(
         [comparison_row("ssi_only", "abs_rel", 14.1, "▼"), comparison_row("ssi_only", "delta1", -3.0, "")]
     )
-    stats = {
-        names.summary_key("ssi_silog", "abs_rel", s): v
-        for s, v in (("mean", 0.2538), ("std", 0.005), ("n", 2))
-    }
-    stats.update(
-        {names.summary_key("ssi_silog", "delta1", s): v for s, v in (("mean", 0.57), ("std", 0.01), ("n", 2))}
+    from g2core.report.summary import Summary
+
+    def frame(abs_rel: float, delta1: float) -> pd.DataFrame:
+        return pd.DataFrame({"abs_rel": [abs_rel], "delta1": [delta1]}, index=["ssi_silog"])
+
+    stats = Summary(
+        ["ssi_silog"], frame(0.2538, 0.57), frame(0.005, 0.01), frame(2, 2), pd.Series(), pd.DataFrame()
     )
     report = ReportResult(
-        tmp_path, [], "", "p1", verdict="No variant beats ssi_silog.", comparison=comparison
+        tmp_path, [], "", "p1", verdict="No variant beats ssi_silog.", comparison=comparison, summary=stats
     )
-    report.summary_metrics = stats
     uri = default_tracking_uri(tmp_path)
     from mlflow import MlflowClient
 

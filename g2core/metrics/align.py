@@ -8,9 +8,10 @@
 - ``scale_shift_disparity``: the MiDaS / Depth Anything protocol: least squares s * x + t ~ 1 / gt in inverse
   depth, then depth = 1 / (s * x + t), clamped to [min_depth, max_depth]. ``x`` is the prediction itself for
   a network that outputs disparity (``output="disparity"``, MiDaS and Depth Anything's relative heads), and
-  1 / pred for one that outputs depth (``output="depth"``, every model of this project), its depth clamped
-  to [min_depth, max_depth] first as the metrics clamp it. The count of clamped pixels says how often the
-  fit left the range (a non-positive disparity, say); it is returned so that evaluation can log it.
+  1 / pred for one that outputs depth (``output="depth"``, every model of this project), its depth floored
+  at min_depth first (no 1/0, no negative disparity) but not capped: only the fitted result is clamped, as
+  the metrics need. The count of clamped pixels says how often the fit left the range (a non-positive
+  disparity, say); it is returned so that evaluation can log it.
 
 Every fit runs over ``valid``, exactly the pixels the metrics count (``DepthMetrics.valid_pixels``: mask,
 gt in (min_depth, max_depth), Eigen crop), batched over the images: no per-image Python loop.
@@ -84,7 +85,9 @@ def align_prediction(
     if mode == "scale_shift_disparity":
         if output not in ("depth", "disparity"):
             raise ValueError(f"output={output!r}: expected depth or disparity")
-        x = pred if output == "disparity" else 1.0 / pred.clamp(min_depth, max_depth)
+        # Only the floor: a depth beyond max_depth still says something about the scene's relative layout
+        # (a relative output's scale is arbitrary); clamping it before the fit would throw that away.
+        x = pred if output == "disparity" else 1.0 / pred.clamp_min(min_depth)
         disparity = 1.0 / torch.where(valid, gt, torch.ones_like(gt))
         scale, shift = fit_scale_shift(x, disparity, weight)
         fitted = scale.view(-1, 1, 1, 1) * x + shift.view(-1, 1, 1, 1)

@@ -3,7 +3,9 @@
 `write_report(tracking_uri, study, out_dir)` is the one way in (build.py); it raises ReportError when the
 store holds no such study or the study has no runs.
   collect.py, values.py, observations.py, samples.py   MLflow -> records, per-run values, per-image tables
-  significance.py -> verdicts.py, delta_tables.py, summary.py   statistics, then the claims drawn from them
+  interval.py -> significance.py -> verdicts.py, delta_tables.py, summary.py   the paired interval and its
+      power, the comparison table (primary family decided by g2core.design, secondary family), the claims
+  robustness.py  the primary verdict under each relative alignment;  looks.py  a running study's looks
   tables.py, figures.py, study_figures.py, search_figures.py, markdown.py   what is written
   parent.py    the study parent run's summary;  provenance.py  links, config hashes, commits
 Reads MLflow only (never the Optuna storage, never torch); every key and tag from g2core.names, the

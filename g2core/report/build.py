@@ -7,14 +7,13 @@ to the parent under `report/` and sets the parent's summary tags and metrics fro
 
 from __future__ import annotations
 
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 from mlflow import MlflowClient
 
-from g2core.names import REPORT_DIR, REPORT_HTML, TEST, study_experiment
+from g2core.names import REPORT_DIR, REPORT_HTML, ROBUSTNESS_ALIGNS, TEST, study_experiment
 from g2core.tracking import RunTracker
 
 from . import cross_dataset as across
@@ -24,9 +23,9 @@ from .columns import Columns, choose_columns, value_columns
 from .delta_tables import baseline_table, details_table
 from .grad_shares import grad_share_table, with_section
 from .html import report_html
-from .mlflow_copy import logged_copies
 from .observations import observations
-from .parent import in_mlflow, log_main_table, note_tag, parent_summary, summary_step
+from .parent import log_main_table, note_tag, parent_summary, summary_step
+from .robustness import per_align, robustness_line
 from .staging import publish, staging_folder
 from .study_figures import draw_figures, svg_files
 from .summary import Summary, rank_groups, summarize
@@ -60,11 +59,14 @@ def write_report(
     log_to_parent: bool = True,
     figures: bool = True,
     split: str = TEST,
+    robustness_aligns: tuple[str, ...] = ROBUSTNESS_ALIGNS,
 ) -> ReportResult:
     """Write the study's report into `out_dir` (README.md, table.csv/.tex/.html, comparison.csv, figures).
 
     split: `test` (default: each run's test/* and per-image test table) or `val` (report.split=val, for runs
-    trained without a test split). `figures=False` writes the tables and the README only (seconds faster).
+    trained without a test split). robustness_aligns: the alignments under which a relative-depth study's
+    primary verdict is decided again from the same checkpoints (report.robustness_aligns; () for none).
+    `figures=False` writes the tables and the README only (seconds faster).
     Raises ReportError when the store holds no such study or the study has no runs.
     """
     if split not in SPLIT_CHOICES:
@@ -80,6 +82,9 @@ def write_report(
     notes = list(info.notes)
     observed = observations(client, values, metrics, split, notes) if not info.is_search else pd.DataFrame()
     comparison = verdicts.comparisons(info, observed, metrics)
+    robust = (
+        robustness_line(info, per_align(client, info, values, robustness_aligns)) if split == TEST else ""
+    )
 
     final_dir, out_dir = out_dir, staging_folder(out_dir)  # written whole, then moved in (staging.py)
     tables = [main_table(info, summary, columns, comparison, tracking_uri, split)]
@@ -119,6 +124,7 @@ def write_report(
         no_values,
         drawn,
         notes,
+        robust,
     )
     if balance is not None:
         text = with_section(text, balance)
@@ -132,19 +138,16 @@ def write_report(
     files.insert(1, page)
     files, out_dir = publish(out_dir, final_dir, files), final_dir
 
-    verdict_text = markdown.verdict(info, summary, comparison, split)
+    verdict_text = markdown.verdict(info, summary, comparison, split, robust)
     sentence = verdict_text.split("\n", 1)[0]
     tags, logged = parent_summary(info, summary, comparison, metrics, sentence, split)
-    routed = in_mlflow(tables[0], info, summary.values)  # its links as routes of the MLflow server
-    tags.update(note_tag(title, verdict_text, to_markdown(routed)))
+    tags.update(note_tag(title, verdict_text, to_markdown(tables[0])))
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
         parent = RunTracker(client, info.parent_run_id, asynchronous=False)
-        with tempfile.TemporaryDirectory() as scratch:  # README.md and report.html with links that work there
-            copies = logged_copies(files, Path(scratch), REPORT_DIR, info.parent_run_id, info.experiment_id)
-            for path in copies:
-                parent.log_artifact(path, REPORT_DIR)
-        log_main_table(parent, routed)
+        for path in files:
+            parent.log_artifact(path, REPORT_DIR)
+        log_main_table(parent, tables[0])
         parent.write(tags=tags, metrics=logged, step=summary_step(client, selected))
     best = _best(info, summary, comparison)
     return ReportResult(

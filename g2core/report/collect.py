@@ -13,6 +13,7 @@ from mlflow import MlflowClient
 from mlflow.entities import Run
 
 from g2core.config import redact
+from g2core.design import Design
 from g2core.names import (
     REF,
     REF_PARAM_PREFIX,
@@ -55,6 +56,7 @@ class StudyInfo:
     status: str
     parent_run_id: str | None
     notes: list[str] = field(default_factory=list)
+    design: Design = field(default_factory=Design)  # how the primary comparisons are decided
 
     @property
     def metric_name(self) -> str:
@@ -231,6 +233,7 @@ def _study_info(
         status=settings.status,
         parent_run_id=parent.info.run_id if parent is not None else None,
         notes=notes,
+        design=Design.from_json(settings.design),
     )
 
 

@@ -86,7 +86,7 @@ def cross_dataset(
             frames.append(found.assign(dataset=name)[["dataset", *found.columns]])
     cross = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if not cross.empty:  # one family: every variant x metric x test set of this table
-        cross["p_holm"] = holm(cross["p_boot"].to_numpy(dtype=float))
+        cross["p_holm"] = holm(cross["p"].to_numpy(dtype=float))
         cross["mark"] = [
             mark(d, p, metric_spec(m, info.lower_is_better).lower_is_better, verdicts.ALPHA)
             for d, p, m in zip(cross["delta"], cross["p_holm"], cross["metric"], strict=True)

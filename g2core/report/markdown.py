@@ -80,8 +80,11 @@ def _cell(summary: Summary, group: str, metric: str) -> str:
     )
 
 
-def verdict(info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: str) -> str:
-    """The verdict sentence (verdicts.sentence, the parent's `study.verdict`) and the power line."""
+def verdict(
+    info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: str, robustness: str = ""
+) -> str:
+    """The verdict sentence (verdicts.sentence, the parent's `study.verdict`), whether it holds under each
+    alignment (robustness.robustness_line), and the power line."""
     metric = info.metric_name
     groups = [g for g in summary.groups if summary.n.loc[g, metric] > 0]
     if not groups:
@@ -91,9 +94,9 @@ def verdict(info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: 
     base = info.baseline
     if not base or base not in groups:
         return f"No baseline result on the {split} split to compare with: no test, no verdict.\n"
-    text = verdicts.sentence(info, comparison, groups, split) + "\n"
-    power = verdicts.power_line(info, comparison, groups)
-    return text + ("\n" + power if power else "")
+    text = verdicts.sentence(info, comparison, groups, split, info.design) + "\n"
+    power = verdicts.power_line(info, comparison, groups, info.design)
+    return text + "".join("\n" + part for part in (robustness, power) if part)
 
 
 def search_verdict(info: StudyInfo, summary: Summary, groups: list[str], split: str) -> str:
@@ -248,10 +251,13 @@ def readme(
     no_values: list[ChildRun],
     drawn: list[Path],
     notes: list[str],
+    robustness: str = "",
 ) -> str:
     """The README.md: tables[0] results, tables[1] and [2] (if any) against the baseline and the details."""
     head = study_section(info, uri) + split_line(info, split) + "\n" + alignment_line(summary.values) + "\n"
-    parts = [f"# {title}\n", head, "## Verdict\n", verdict(info, summary, comparison, split)]
+    # The answer first: the verdict, then the facts it rests on.
+    parts = [f"# {title}\n", "## Verdict\n", verdict(info, summary, comparison, split, robustness)]
+    parts += ["## Study\n", head]
     parts += [
         "## Results\n",
         to_markdown(tables[0]),

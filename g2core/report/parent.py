@@ -13,7 +13,6 @@ variant show it as its own group instead of MLflow's "Unassigned" (the runs lack
 from __future__ import annotations
 
 import math
-from dataclasses import replace
 
 import pandas as pd
 from mlflow import MlflowClient
@@ -37,9 +36,8 @@ from g2core.names import (
 from g2core.tracking import RunTracker
 
 from .collect import ChildRun, StudyInfo
-from .provenance import route_links
 from .summary import Summary
-from .tables import Cell, Table, weights_by_group
+from .tables import Table, weights_by_group
 from .verdicts import row, word
 
 MAX_NOTE = 7500  # characters of mlflow.note.content (MLflow keeps tag values up to 8000)
@@ -71,7 +69,7 @@ def parent_summary(
             if r is not None:
                 values.update({summary_key(g, m, k): float(r[c]) for k, c in DELTA_STATS.items()})
         if g != info.baseline:
-            tags[verdict_tag(g)] = word(row(table, g, info.metric_name), info)
+            tags[verdict_tag(g)] = word(row(table, g, info.metric_name))
     return tags, _finite(values)
 
 
@@ -90,17 +88,6 @@ def note_tag(title: str, verdict: str, main_table: str) -> dict[str, str]:
         lines = lines[:-1]
         tail = f"\n(table cut to fit the description; every row is in `{REPORT_DIR}/{REPORT_HTML}`)\n"
     return {TAG_MLFLOW_NOTE: (head + "\n".join(lines) + "\n" + tail)[: MAX_NOTE + 500]}
-
-
-def in_mlflow(table: Table, info: StudyInfo, values: pd.DataFrame) -> Table:
-    """The main table as read inside MLflow (the parent's description, its table artifact): each row's run
-    and checkpoint links as routes of the server showing it (provenance.route_links), not `runs:/` or
-    `file://` addresses that a browser cannot open."""
-    rows = [
-        [*r[:-1], Cell(r[-1].text, links=route_links(info, values, r[0].text))] if r[-1].links else r
-        for r in table.rows
-    ]
-    return replace(table, rows=rows)
 
 
 def log_main_table(parent: RunTracker, table: Table) -> None:

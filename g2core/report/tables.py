@@ -225,4 +225,15 @@ def to_csv(info: StudyInfo, summary: Summary, columns: Columns, comparison: pd.D
     return pd.DataFrame(records).to_csv(index=False, float_format="%.8g", lineterminator="\n")
 
 
-CSV_STATS = ("delta", "delta_pct", "ci_low", "ci_high", "p_boot", "p_holm", "mark", "p_wilcoxon", "p_welch")
+CSV_STATS = (
+    "delta",
+    "delta_pct",
+    "ci_low",
+    "ci_high",
+    "p",
+    "p_holm",
+    "mark",
+    "verdict",
+    "p_wilcoxon",
+    "p_welch",
+)

@@ -39,7 +39,14 @@ class TrialPlan:
     def from_json(cls, data: Mapping[str, Any]) -> TrialPlan:
         """The plan that `dataclasses.asdict` wrote as JSON: its lists back to the tuples the dataclasses hold."""
         spec = data["spec"]
-        spec = StudySpec(**{**spec, **{k: tuple(spec[k]) for k in ("variants", "seeds", "overrides")}})
+        pairs = tuple((str(v), int(s)) for v, s in spec.get("round_pairs", ()))
+        spec = StudySpec(
+            **{
+                **spec,
+                **{k: tuple(spec[k]) for k in ("variants", "seeds", "overrides")},
+                "round_pairs": pairs,
+            }
+        )
         return cls(**{**data, "spec": spec, "cli_overrides": tuple(data["cli_overrides"])})
 
 

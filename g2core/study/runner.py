@@ -14,7 +14,7 @@ import signal
 import sys
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import optuna
@@ -100,6 +100,7 @@ def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg:
         tuple(spec.seeds),
         STATUS_RUNNING,
         spec.storage_url(cfg.paths.root),  # redacted with every tag
+        spec.design.to_json(),
     )
     parent = open_run(
         client,
@@ -196,20 +197,21 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
             f"{study.direction.name.lower()}; use another study.name or the same direction"
         )
     record_settings(study, settings)
+    _check_choices(study, spec)
     client = MlflowClient(uri)
     parent = _parent_run(client, spec, study, cfg)
     since = len(study.get_trials(deepcopy=False))
     plan = TrialPlan(spec, tuple(cli_overrides), parent, storage_url, threads, since)
-    expected = len(spec.pairs()) if spec.kind == "ablation" else spec.n_trials
+    planned = str(len(spec.pairs()) if spec.kind == "ablation" else spec.n_trials)
+    if spec.seeds_auto and spec.kind == "ablation":  # seeds until decided: the first round, up to all
+        planned = f"{len(spec.variants) * spec.first_seeds} to {planned}"
     say(
-        f"study {spec.name}: {spec.kind}, {expected} trials, {spec.workers} worker(s); "
+        f"study {spec.name}: {spec.kind}, {planned} trials, {spec.workers} worker(s); "
         f"MLflow parent run {parent}; Optuna storage {redact('url', storage_url)}"
     )
 
     try:
-        reclaim_stale(study, storage, spec)
-        enqueue_missing(study, spec, retry_failed=True)
-        _run_rounds(plan, study, storage, spec, expected, since, Path(root))
+        expected = _run_looks(plan, study, storage, uri, since, Path(root))
         return _finish(cfg, spec, study, client, parent, uri, expected, since)
     except KeyboardInterrupt:
         with sigint_ignored():  # a second Ctrl-C must not leave the parent RUNNING
@@ -220,6 +222,56 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
             except Exception as exc:  # the store is down: the next command sets the parent RUNNING again
                 say(f"could not mark the parent run {parent} KILLED: {type(exc).__name__}: {exc}")
         raise
+
+
+def _check_choices(study: optuna.Study, spec: StudySpec) -> None:
+    """A stored study's trials suggested their variant and seed from the lists they were run with, and Optuna
+    refuses other choices for the same parameter: say so before a worker fails on it."""
+    if spec.kind != "ablation":
+        return
+    # every trial of a study shares the choices: the first one with params tells
+    trial = next((t for t in study.get_trials(deepcopy=False) if t.distributions), None)
+    for key, now in (("variant", spec.variants), ("seed", spec.seeds)):
+        dist = trial.distributions.get(key) if trial else None
+        if dist is not None and tuple(dist.choices) != tuple(now):
+            raise ConfigError(
+                f"study.{key}s: the stored study {spec.name!r} was run with {key}s {list(dist.choices)} "
+                f"(now {list(now)}); keep them, or start another study with study.name=<new name>"
+            )
+
+
+def _run_looks(plan: TrialPlan, study: optuna.Study, storage, uri: str, since: int, root: Path) -> int:
+    """Train the study's pairs; with study.seeds=auto, round after round of seeds until every variant's
+    primary comparison is decided or max_seeds is reached (g2core/design.py). Returns the trials expected.
+
+    Each look replays the report's statistics over the finished runs in MLflow, so a resumed study (same
+    command) reaches the same looks and trains nothing twice."""
+    spec = plan.spec
+    if not spec.seeds_auto or spec.kind != "ablation":
+        reclaim_stale(study, storage, spec)
+        enqueue_missing(study, spec, retry_failed=True)
+        expected = len(spec.pairs()) if spec.kind == "ablation" else spec.n_trials
+        _run_rounds(plan, study, storage, spec, expected, since, root)
+        return expected
+    from g2core.report.looks import primary_verdicts, undecided
+
+    active, trained = list(spec.variants), set()
+    for n in spec.design.looks():
+        round_spec = replace(spec, round_pairs=tuple((v, s) for v in active for s in spec.seeds[:n]))
+        trained |= set(round_spec.pairs())
+        reclaim_stale(study, storage, round_spec)
+        enqueue_missing(study, round_spec, retry_failed=True)
+        _run_rounds(replace(plan, spec=round_spec), study, storage, round_spec, len(trained), since, root)
+        if too_many_failures(study, spec, since):
+            break
+        table = primary_verdicts(uri, spec.name, spec.experiment, spec.design)
+        left = [v for v in undecided(table) if v in active]
+        decided = ", ".join(f"{r.variant} {r.verdict}" for r in table.itertuples() if r.variant not in left)
+        say(f"look at {n} seeds: {decided or 'nothing decided'}; undecided: {', '.join(left) or 'none'}")
+        if not left or n == spec.max_seeds:
+            break
+        active = [spec.baseline, *(v for v in spec.variants if v in left)]
+    return len(trained)
 
 
 def _run_rounds(

@@ -12,6 +12,7 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 
 from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
+from g2core.design import SPENDING, Design
 from g2core.names import LOSS_TERMS, VAL, metric_key, study_experiment
 from g2core.study.launch.settings import check_launcher
 from g2core.study.test_sets import parse_test_sets
@@ -29,7 +30,16 @@ class StudySpec:
     name: str
     kind: str = "ablation"  # ablation | search
     variants: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = ()
+    seeds: tuple[int, ...] = ()  # the YAML may say auto: seeds 0..max_seeds-1, added until decided
+    seeds_auto: bool = False
+    first_seeds: int = 2  # seeds auto: the first round's seeds (the first look)
+    max_seeds: int = 3  # seeds auto: the last look
+    alpha: float = 0.05  # family-wise error of the primary verdicts
+    equivalence_margin: float = 0.05  # share of the baseline mean (README: why 5%)
+    alpha_spending: str = "obrien_fleming"  # seeds auto: obrien_fleming | pocock (g2core.design)
+    # seeds auto: the (variant, seed) pairs of this round. The trials still suggest from the whole variants
+    # and seeds lists: Optuna refuses a categorical parameter whose choices change within a study.
+    round_pairs: tuple[tuple[str, int], ...] = ()
     baseline: str = ""  # "" = the first variant
     metric: str = metric_key(VAL, "abs_rel")
     direction: str = "minimize"  # minimize | maximize
@@ -50,7 +60,15 @@ class StudySpec:
     # where the workers run (conf/study/launcher/*.yaml, g2core.study.launch): local | ray | slurm
     launcher: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
 
+    @property
+    def design(self) -> Design:
+        """How the primary comparisons are decided: looks over seeds (auto) or one look at the seed list."""
+        first, last = (self.first_seeds, self.max_seeds) if self.seeds_auto else (len(self.seeds),) * 2
+        return Design(self.alpha, self.equivalence_margin, first, last, self.alpha_spending)
+
     def pairs(self) -> list[tuple[str, int]]:
+        if self.round_pairs:
+            return list(self.round_pairs)
         return [(v, s) for v in self.variants for s in self.seeds]
 
     def storage_url(self, root: str | Path) -> str:
@@ -102,10 +120,29 @@ def load_spec(cfg: DictConfig) -> StudySpec:
             )
     if len(set(variants)) != len(variants):
         raise ConfigError(f"study.variants: {list(variants)} lists a variant twice")
+    s["seeds_auto"] = s["seeds"] == AUTO
+    if s["seeds_auto"]:
+        for key, low in (("first_seeds", 2), ("max_seeds", 2)):
+            if not _is_int(s[key], low):
+                raise ConfigError(
+                    f"study.{key}={s[key]!r}: expected an integer >= {low} with study.seeds=auto"
+                )
+        if s["max_seeds"] < s["first_seeds"]:
+            raise ConfigError(
+                f"study.max_seeds={s['max_seeds']}: must be >= study.first_seeds={s['first_seeds']}"
+            )
+        s["seeds"] = tuple(range(s["max_seeds"]))
     seeds = tuple(s["seeds"] or ())
     if not seeds or not all(_is_int(x, 0) for x in seeds):
         raise ConfigError(
-            f"study.seeds={list(seeds)}: expected a non-empty list of integers >= 0, e.g. [0,1]"
+            f"study.seeds={list(seeds)}: expected auto or a non-empty list of integers >= 0, e.g. [0,1]"
+        )
+    for key in ("alpha", "equivalence_margin"):
+        if isinstance(s[key], bool) or not isinstance(s[key], int | float) or not 0 < s[key] < 1:
+            raise ConfigError(f"study.{key}={s[key]!r}: expected a number between 0 and 1, e.g. 0.05")
+    if s["alpha_spending"] not in SPENDING:
+        raise ConfigError(
+            f"study.alpha_spending={s['alpha_spending']!r}: expected one of {', '.join(SPENDING)}"
         )
     if len(set(seeds)) != len(seeds):
         raise ConfigError(f"study.seeds={list(seeds)}: a seed is listed twice")
@@ -163,12 +200,15 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         n_trials=s["n_trials"] if kind == "search" else 0,
         search_space=space,
         test_sets=parse_test_sets(s.get("test_sets"), str(cfg.paths.root)),
+        alpha=float(s["alpha"]),
+        equivalence_margin=float(s["equivalence_margin"]),
         heartbeat_s=float(s["heartbeat_s"]),
         grace_s=float(s["grace_s"]),
         launcher=check_launcher(s["launcher"], cfg.paths.root, name),
     )
     if s["workers"] == AUTO:
-        trials = s["n_trials"] if kind == "search" else len(variants) * len(seeds)
+        first = s["first_seeds"] if s["seeds_auto"] else len(seeds)
+        trials = s["n_trials"] if kind == "search" else len(variants) * first
         s["workers"] = auto_workers(trials, s["procs_per_trial"], s["launcher"]["name"])
     return StudySpec(**s)
 

@@ -10,10 +10,9 @@ import math
 from pathlib import Path
 
 from g2core.config import project_root, redact
-from g2core.names import REPORT_DIR, REPORT_HTML, RUNS_TABLE_QUERY, metric_spec, strip_split, summary_key
+from g2core.names import metric_spec, strip_split, summary_key
 from g2core.tracking.store import default_tracking_uri
 
-LOCAL_UI = "http://127.0.0.1:5000"  # where `python -m g2core.stack ui` (make ui) serves a local store
 # Shown beside the deciding metric when the report compared them: depth accuracy and the edge metrics.
 EXTRA_METRICS = ("delta1", "edge_abs_rel", "dbe_acc")
 
@@ -62,41 +61,23 @@ def ui_command(uri: str, root: str | Path) -> str:
     return f"python -m g2core.stack ui --root {root} --store {redact('uri', uri)}"
 
 
-def run_lines(uri: str, run_id: str, report: bool) -> list[str]:
-    """The parent run's page and its report as addresses a browser opens: the tracking server's, or the
-    address `python -m g2core.stack ui` serves a local store on (its default); the classic runs view."""
-    try:
-        from mlflow import MlflowClient
-
-        experiment = MlflowClient(uri).get_run(run_id).info.experiment_id
-    except Exception:  # the store went away at the end of a study: the id is still worth printing
-        return [f"MLflow parent run: {run_id}"]
-    server = redact("uri", uri).rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_UI
-    page = f"{server}/#/experiments/{experiment}/runs/{run_id}"
-    lines = [f"MLflow parent run: {page}{RUNS_TABLE_QUERY}"]
-    if report:
-        lines.append(f"MLflow report: {page}/artifacts/{REPORT_DIR}/{REPORT_HTML}{RUNS_TABLE_QUERY}")
-    if server == LOCAL_UI:
-        lines[-1] += "   (once the UI below runs)"
-    return lines
-
-
 def study_summary(result, root: str | Path) -> list[str]:
     """The lines printed when a study ends."""
     lines = [f"study {result.name}: {result.complete}/{result.expected} trials complete"]
     lines += [f"  failed: {key}: {reason}" for key, reason in sorted(result.failed.items())]
     report = result.report
     if report is not None:
+        if report.verdict:  # the answer first
+            lines.append(f"verdict: {report.verdict}")
         table = comparison_lines(report, result.metric, result.baseline, result.lower_is_better)
         if table:
             lines.append(
-                f"{report.split} split, Δ against the baseline [95% CI]; ▲ better / ▼ worse after correction:"
+                f"{report.split} split, Δ against the baseline [95% CI]; first column: the verdict (▲ better / "
+                "▼ worse / ≈ equivalent); the others secondary (▲/▼ after Holm):"
             )
             lines += table
-        if report.verdict:
-            lines.append(f"verdict: {report.verdict}")
     if result.report_dir:
         lines.append(f"report: {result.report_dir / 'README.md'}")
-    lines += run_lines(result.tracking_uri, result.parent_run_id, result.report is not None)
+    lines.append(f"MLflow parent run: {result.parent_run_id}")
     lines.append(f"MLflow UI: {ui_command(result.tracking_uri, root)}")
     return lines
