@@ -148,6 +148,9 @@ TAG_MLFLOW_NOTE = "mlflow.note.content"  # the run's description (markdown) in t
 # MLflow 3's experiment kind: without it the UI opens an experiment in its GenAI pages.
 TAG_EXPERIMENT_KIND = "mlflow.experimentKind"
 EXPERIMENT_KIND_TRAINING = "custom_model_development"  # the classic runs/training view
+# MLflow 3 opens an experiment (and a run) in its GenAI pages; this query of a UI route selects the classic
+# runs view: every address printed for a browser carries it.
+RUNS_TABLE_QUERY = "?workflowType=machine_learning"
 DATASET_CONTEXT_TAG = "mlflow.data.context"  # mlflow.utils.mlflow_tags.MLFLOW_DATASET_CONTEXT
 DATASET_CONTEXT_TRAIN = "train"
 # Every split a number comes from is a logged input (issue 24): training, checkpoint selection, the report.
@@ -169,10 +172,17 @@ def study_tag(field: str) -> str:
 STUDY_PARAM_PREFIX = f"{TAG_STUDY}."  # the parent's params: the flattened study config
 # The parent's summary, written by the report from the statistics behind its verdict (never one run's value).
 TAG_VERDICT = study_tag("verdict")  # the report's verdict sentence
+# A child's own tag: its variant's primary verdict against the baseline (better | worse | equivalent |
+# undecided; the baseline's runs: baseline), so the runs table groups and filters children by the answer.
+TAG_CHILD_VERDICT = "verdict"
+VERDICT_BASELINE = "baseline"
 TAG_REPORT_SPLIT = study_tag("report_split")  # the split the report's numbers come from: test | val
 TAG_BEST_TRIAL = study_tag("best_trial")  # a search's best trial by its validation objective: one trial
-SUMMARY = "summary"
 BEST_TRIAL = "best_trial"
+# The parent's headline metrics (step 0): each variant's relative Δ on the deciding metric and its CI, in %.
+# `vs_baseline/` sorts after test/, train/ and val/ in the UI's column and chart lists.
+VS_BASELINE = "vs_baseline"
+HEADLINE_STATS: tuple[str, ...] = ("delta_pct", "ci_low_pct", "ci_high_pct")
 ALIGN_PARAM = "trainer.align"  # the run's alignment mode, as its (flattened) param
 ROOT_PARAM = "paths.root"  # every path param is logged relative to it (g2core.tracking.params)
 # The G2 terms as the design documents write them (`seed`) or as the published code computes them
@@ -224,9 +234,9 @@ def verdict_tag(variant: str) -> str:
     return f"{TAG_VERDICT}.{variant}"
 
 
-def summary_key(variant: str, metric: str, stat: str) -> str:
-    """`summary/<variant>/<metric>/<stat>`: a parent metric (mean, std, n, delta, delta_ci_low, ...)."""
-    return f"{SUMMARY}/{variant}/{metric}/{stat}"
+def headline_key(variant: str, stat: str) -> str:
+    """`vs_baseline/<variant>/delta_pct`: a parent metric, one of HEADLINE_STATS on the deciding metric."""
+    return f"{VS_BASELINE}/{variant}/{stat}"
 
 
 def best_trial_key(metric: str) -> str:
@@ -282,7 +292,7 @@ REPORT_DIR = "report"
 EVAL_DIR = "eval"
 REPORT_HTML = "report.html"  # the self-contained report the MLflow artifact viewer renders
 REPORT_TABLE = "tables/results.json"  # the parent's main table, as mlflow.log_table writes it
-PARENT_GROUP = "study summary"  # the parent's `variant`: its own group, not "Unassigned", when grouped
+SUMMARY_TABLE = "summary.json"  # the parent's Δ / CI / p / verdict table (mlflow.log_table)
 IMAGE_COLUMN = "image"  # the per-image tables' first column: the image's index in its split
 
 

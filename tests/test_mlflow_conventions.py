@@ -134,8 +134,11 @@ def test_report_html_carries_its_figures_and_files(tmp_path: Path) -> None:
 
 def test_note_holds_the_verdict_and_a_table_cut_to_fit(tmp_path: Path) -> None:
     table = "| v | m |\n| --- | ---: |\n" + "".join(f"| variant{i} | {i} |\n" for i in range(2000))
-    note = note_tag("Study x", "**better** is better.", table)[TAG_MLFLOW_NOTE]
-    assert note.startswith("**Study x**") and "**better** is better." in note
+    note = note_tag("better is better.", table, "Against a on test abs_rel ↓: better better (Δ -5%).")[
+        TAG_MLFLOW_NOTE
+    ]
+    # The answer first, in plain words (no title: the run name says which study), then the sentence and table.
+    assert note.startswith("Against a on test abs_rel ↓: better better (Δ -5%).\n\nbetter is better.")
     assert "| variant0 | 0 |" in note and "| variant1999 |" not in note
     assert len(note) <= MAX_NOTE + 500 and "table cut to fit" in note
 

@@ -18,9 +18,21 @@ ROOT = Path(__file__).resolve().parents[1]
 SCANNED = ("g2core", "experiments", "benchmarks")
 VOCABULARY = ROOT / "g2core" / "names.py"
 
-# Metric keys (<split>/<metric>, summary/<variant>/<metric>/<stat>, best_trial/<metric>), artifact paths
+# Metric keys (<split>/<metric>, vs_baseline/<variant>/<stat>, best_trial/<metric>), artifact paths
 # (checkpoints/, samples/, eval/, report/) and experiment names (g2/<study>).
-_PREFIXES = ("train", "val", "test", "best", "ref", "summary", "best_trial", "checkpoints", "samples", "eval")
+_PREFIXES = (
+    "train",
+    "val",
+    "test",
+    "best",
+    "ref",
+    "summary",
+    "vs_baseline",
+    "best_trial",
+    "checkpoints",
+    "samples",
+    "eval",
+)
 _PATH_NAME = re.compile(rf"^(?:{'|'.join(_PREFIXES)}|g2)/")
 # Tags and Optuna attributes: g2.role, g2.key, mlflow.parentRunId, mlflow_run_id, ...
 _TAG_NAME = re.compile(r"^(?:g2\.|mlflow[._])[A-Za-z_]")
@@ -106,7 +118,7 @@ def scanned_files() -> list[Path]:
 
 
 def test_the_scan_flags_names_and_passes_messages() -> None:
-    names = ["val/abs_rel", "train/loss", "best/epoch", "summary/a", "g2/train", "g2.role",
+    names = ["val/abs_rel", "train/loss", "best/epoch", "summary/a", "vs_baseline/a", "g2/train", "g2.role",
              "mlflow.parentRunId", "mlflow_run_id", "study.status", "checkpoints/best.pt", "eval/",
              "samples/best_predictions.npz", "loss.weights.ssi", "val/"]  # fmt: skip
     assert all(map(is_name, names)), [n for n in names if not is_name(n)]

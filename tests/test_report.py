@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import math
+import re
 import shutil
 from pathlib import Path
 
@@ -26,15 +27,19 @@ from g2core.names import (
     ALL_METRIC_KEYS,
     BEST,
     EDGE_METRIC_KEYS,
+    HEADLINE_STATS,
     IMAGE_COLUMN,
     LOSS,
     LOSS_TERMS,
     LR_KEY,
     ROLE_CHILD,
     ROLE_PARENT,
+    SUMMARY_TABLE,
+    TAG_CHILD_VERDICT,
     TAG_CONFIG_HASH,
     TAG_FAILURE,
     TAG_GIT_COMMIT,
+    TAG_MLFLOW_NOTE,
     TAG_PARENT_RUN_ID,
     TAG_ROLE,
     TAG_SEED,
@@ -47,11 +52,11 @@ from g2core.names import (
     VAL,
     VAL_EPOCH_KEY,
     best_trial_key,
+    headline_key,
     metric_key,
     per_image_artifact,
     study_experiment,
     study_tag,
-    summary_key,
     term_key,
     verdict_tag,
     weight_param,
@@ -637,26 +642,96 @@ def test_mixed_config_hash_and_commits_flagged(paired, paired_store, tmp_path: P
 
 
 def test_parent_summary_is_the_reports_statistics(paired, paired_store) -> None:
+    """Issue 24: the parent holds a few headlines (Δ % and its CI on the deciding metric, step 0) and the Δ /
+    CI / p / verdict table as one table artifact, not one metric per cell; no `variant` tag of its own."""
     result, out = paired
-    run = paired_store["client"].get_run(paired_store["parent"])
+    client = paired_store["client"]
+    run = client.get_run(paired_store["parent"])
     tags, metrics = run.data.tags, run.data.metrics
     assert tags[TAG_VERDICT] == result.verdict and result.verdict in _section(result.markdown, "## Verdict")
     assert tags[verdict_tag("better")] == "better"
     assert tags[verdict_tag("same")] == _comparison(out / "comparison.csv")[("same", "abs_rel")]["verdict"]
-    rows, details = _csv_rows(out / "table.csv"), _comparison(out / "comparison.csv")
-    singles = {r.data.metrics[metric_key(TEST, "abs_rel")] for r in paired_store["client"].search_runs([paired_store["exp_id"]]) if r.info.run_id != paired_store["parent"]}  # fmt: skip
+    assert TAG_VARIANT not in tags  # a group-by shows the variants only
+    details = _comparison(out / "comparison.csv")
     for variant in PAIRED:
-        for m in TABLE_METRICS:
-            assert metrics[summary_key(variant, m, "mean")] == pytest.approx(
-                float(rows[variant][f"{m}_mean"]), rel=1e-6
-            )
-            assert metrics[summary_key(variant, m, "n")] == len(PAIRED_SEEDS)
-            if variant != "base":
-                for stat, column in (("delta", "delta"), ("delta_ci_low", "ci_low"), ("delta_ci_high", "ci_high"), ("p_holm", "p_holm")):  # fmt: skip
-                    assert metrics[summary_key(variant, m, stat)] == pytest.approx(float(details[(variant, m)][column]), rel=1e-6)  # fmt: skip
-        assert metrics[summary_key(variant, "abs_rel", "mean")] not in singles  # a mean, not one run's value
-    assert not any(k.startswith(f"{BEST}/") for k in metrics)
+        if variant == "base":
+            continue
+        r = details[(variant, "abs_rel")]
+        base = abs(float(r["baseline_mean"]))
+        expected = {"delta_pct": float(r["delta_pct"]), "ci_low_pct": float(r["ci_low"]) / base * 100,
+                    "ci_high_pct": float(r["ci_high"]) / base * 100}  # fmt: skip
+        for stat, value in expected.items():
+            assert metrics[headline_key(variant, stat)] == pytest.approx(value, rel=1e-6)
+            assert [
+                m.step for m in client.get_metric_history(run.info.run_id, headline_key(variant, stat))
+            ] == [0]
+    assert set(metrics) == {headline_key(v, s) for v in PAIRED if v != "base" for s in HEADLINE_STATS}
+    # The whole comparison: one table artifact the UI shows as a table.
+    table = pd.read_json(io.StringIO(Path(client.download_artifacts(run.info.run_id, SUMMARY_TABLE, str(out.parent))).read_text()), orient="split")  # fmt: skip
+    assert {"variant", "metric", "delta_pct", "ci_low_pct", "ci_high_pct", "p_holm", "verdict"} <= set(
+        table.columns
+    )
+    assert len(table) == len(details)
+    got = table.set_index(["variant", "metric"]).loc[("better", "abs_rel")]
+    assert got["verdict"] == "better" and got["p_holm"] == pytest.approx(
+        float(details[("better", "abs_rel")]["p_holm"]),
+        abs=1e-9,  # the JSON keeps 10 decimals
+    )
     assert {k: v for k, v in tags.items() if k in result.summary_tags} == result.summary_tags
+
+
+def test_answer_first_in_mlflow(paired, paired_store) -> None:
+    """Issue 24: the parent's description opens with the verdict and its intervals (no markdown title); each
+    child carries its variant's verdict; the experiment says which study, how it decides and where the parent is."""
+    result, out = paired
+    client, exp_id, parent_id = paired_store["client"], paired_store["exp_id"], paired_store["parent"]
+    note = client.get_run(parent_id).data.tags[TAG_MLFLOW_NOTE]
+    first = note.split("\n", 1)[0]
+    assert not first.startswith(("#", "*")) and first.startswith("Against base on test abs_rel")
+    assert "better better (Δ" in first and "95% CI" in first
+    assert result.verdict in note and "| variant |" in note
+    details = _comparison(out / "comparison.csv")
+    for child in client.search_runs([exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}'"):
+        variant = child.data.tags[TAG_VARIANT]
+        expected = "baseline" if variant == "base" else details[(variant, "abs_rel")]["verdict"]
+        assert child.data.tags[TAG_CHILD_VERDICT] == expected
+    grouped = client.search_runs([exp_id], f"tags.`{TAG_CHILD_VERDICT}` = 'better'")
+    assert grouped and {r.data.tags[TAG_VARIANT] for r in grouped} == {"better"}
+    experiment_note = client.get_experiment(exp_id).tags[TAG_MLFLOW_NOTE]
+    assert experiment_note.startswith("Study paired (ablation)") and "baseline base" in experiment_note
+    assert "Design: " in experiment_note and f"#/experiments/{exp_id}/runs/{parent_id}" in experiment_note
+
+
+def test_the_copies_in_mlflow_link_where_they_are_read(toy, store, tmp_path: Path) -> None:
+    """Issue 24: the README logged to the parent shows its figures and opens its files through the artifact
+    route of the same server, its runs as UI routes; report.html (a sandboxed viewer: no link can work there)
+    names what to open as text; no `runs:/` link and no `file://` path in either. The disk copy is unchanged."""
+    result, out = toy
+    client, parent, exp_id = store["client"], store["parent"], store["exp_id"]
+    folder = Path(client.download_artifacts(parent, "report", str(tmp_path)))
+    readme = (folder / "README.md").read_text(encoding="utf-8")
+    assert "](runs:/" not in readme and "file://" not in readme
+    route = f"&run_uuid={parent})"
+    assert f"![metrics](get-artifact?path=report%2Fmetrics.png{route}" in readme
+    assert f"[table.csv](get-artifact?path=report%2Ftable.csv{route}" in readme
+    for kid in client.search_runs(
+        [exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}' and attributes.status = 'FINISHED'"
+    ):
+        assert f"](#/experiments/{exp_id}/runs/{kid.info.run_id})" in readme
+    page = (folder / "report.html").read_text(encoding="utf-8")
+    assert not re.findall(r'href="(?!#)', page) and "file://" not in page
+    assert (
+        "<code>artifact report/table.csv of this run</code>" in page and 'src="data:image/png;base64,' in page
+    )
+    assert "](runs:/" in (out / "README.md").read_text(encoding="utf-8")  # the disk copy keeps its links
+    # The parent's description: its main table's runs as UI routes, checkpoints through the artifact route.
+    note = client.get_run(parent).data.tags[TAG_MLFLOW_NOTE]
+    assert "runs:/" not in note and "file://" not in note
+    for kid in client.search_runs(
+        [exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}' and attributes.status = 'FINISHED'"
+    ):
+        assert f"(#/experiments/{exp_id}/runs/{kid.info.run_id})" in note
+        assert f"(get-artifact?path=checkpoints%2Fbest.pt&run_uuid={kid.info.run_id})" in note
 
 
 def test_missing_and_failed_listed(toy) -> None:

@@ -7,6 +7,7 @@ to the parent under `report/` and sets the parent's summary tags and metrics fro
 
 from __future__ import annotations
 
+import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,8 +24,9 @@ from .columns import Columns, choose_columns, value_columns
 from .delta_tables import baseline_table, details_table
 from .grad_shares import grad_share_table, with_section
 from .html import report_html
+from .mlflow_copy import logged_copies
 from .observations import observations
-from .parent import log_main_table, note_tag, parent_summary, summary_step
+from .parent import headline, in_mlflow, log_main_table, log_study, note_tag, parent_summary
 from .robustness import per_align, robustness_line
 from .staging import publish, staging_folder
 from .study_figures import draw_figures, svg_files
@@ -47,7 +49,8 @@ class ReportResult:
     verdict: str = ""  # the verdict sentence (the parent's study.verdict tag)
     comparison: pd.DataFrame = field(default_factory=pd.DataFrame)  # significance.compare's rows
     summary_tags: dict[str, str] = field(default_factory=dict)  # what was (or would be) logged on the parent
-    summary_metrics: dict[str, float] = field(default_factory=dict)
+    summary_metrics: dict[str, float] = field(default_factory=dict)  # the parent's headline metrics
+    summary: Summary | None = None  # mean ± std, n per variant (the terminal's baseline row)
 
 
 def write_report(
@@ -141,17 +144,31 @@ def write_report(
     verdict_text = markdown.verdict(info, summary, comparison, split, robust)
     sentence = verdict_text.split("\n", 1)[0]
     tags, logged = parent_summary(info, summary, comparison, metrics, sentence, split)
-    tags.update(note_tag(title, verdict_text, to_markdown(tables[0])))
+    routed = in_mlflow(tables[0], info, summary.values)  # its links as routes of the MLflow server
+    tags.update(note_tag(verdict_text, to_markdown(routed), headline(info, comparison, split)))
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
         parent = RunTracker(client, info.parent_run_id, asynchronous=False)
-        for path in files:
-            parent.log_artifact(path, REPORT_DIR)
-        log_main_table(parent, tables[0])
-        parent.write(tags=tags, metrics=logged, step=summary_step(client, selected))
+        with tempfile.TemporaryDirectory() as scratch:  # README.md and report.html with links that work there
+            copies = logged_copies(files, Path(scratch), REPORT_DIR, info.parent_run_id, info.experiment_id)
+            for path in copies:
+                parent.log_artifact(path, REPORT_DIR)
+        log_main_table(parent, routed)
+        log_study(client, info, children, comparison, tags, logged)  # tags, headlines, children, experiment
     best = _best(info, summary, comparison)
     return ReportResult(
-        out_dir, files, text, info.parent_run_id, best, notes, split, sentence, comparison, tags, logged
+        out_dir,
+        files,
+        text,
+        info.parent_run_id,
+        best,
+        notes,
+        split,
+        sentence,
+        comparison,
+        tags,
+        logged,
+        summary,
     )
 
 

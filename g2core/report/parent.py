@@ -1,56 +1,66 @@
-"""The study parent run's summary: what its Overview in the MLflow UI says is what the report says (written
-through g2core.tracking.RunTracker, which owns MLflow's limits).
+"""The study in MLflow, answer first (issue 24): what the parent run, its children and the experiment say is
+what the report says (written through g2core.tracking, which owns MLflow's limits).
+
+- the parent's description (`mlflow.note.content`) opens with the verdict in plain words and its intervals
+  (the runs table shows its first line; the run name already says which study), then the main table;
+- the parent's Δ / CI / p / verdict table is one table artifact (SUMMARY_TABLE), and its metrics are a few
+  headlines at step 0: each variant's relative Δ on the deciding metric and its CI in % (not one metric per
+  cell: 288 one-dot charts buried the answer). No `variant` tag on the parent: a group-by shows variants only;
+- each child carries its variant's verdict (TAG_CHILD_VERDICT), so filtering or grouping children by it
+  answers "who won" without sorting single runs;
+- the experiment's description names the study, its design and the parent run.
 
 Tags and metrics come from the report's own statistics (means over seeds, Δ with its CI, Holm-adjusted p,
-the verdict words and sentence), never from a single run; a search's best trial is labelled as one trial.
-The run's description (`mlflow.note.content`, markdown the UI renders) is the verdict and the main table.
-
-Where the summary metrics sit in MLflow's charts: at the step the children's `best/*` values sit (the end of
-their training), not at step 0; and the parent's `variant` tag names it (PARENT_GROUP), so charts grouped by
-variant show it as its own group instead of MLflow's "Unassigned" (the runs lacking the grouping key).
+the verdict words), never from a single run; a search's best trial is labelled as one trial.
 """
 
 from __future__ import annotations
 
 import math
+from dataclasses import replace
 
 import pandas as pd
 from mlflow import MlflowClient
 
 from g2core.names import (
-    BEST_EPOCH_KEY,
-    PARENT_GROUP,
+    HEADLINE_STATS,
     REPORT_DIR,
     REPORT_HTML,
     REPORT_TABLE,
+    SUMMARY_TABLE,
     TAG_BEST_TRIAL,
+    TAG_CHILD_VERDICT,
     TAG_MLFLOW_NOTE,
     TAG_REPORT_SPLIT,
-    TAG_VARIANT,
     TAG_VERDICT,
+    VERDICT_BASELINE,
     best_trial_key,
-    summary_key,
+    headline_key,
+    metric_spec,
     verdict_tag,
     weight_param,
 )
-from g2core.tracking import RunTracker
+from g2core.tracking import RunTracker, describe_experiment
 
 from .collect import ChildRun, StudyInfo
+from .fmt import pct
+from .provenance import route_links
+from .significance import PRIMARY
 from .summary import Summary
-from .tables import Table, weights_by_group
+from .tables import Cell, Table, weights_by_group
 from .verdicts import row, word
 
 MAX_NOTE = 7500  # characters of mlflow.note.content (MLflow keeps tag values up to 8000)
-# Seed-level view (Results table) and test of the Δ (Against the baseline table), per variant and metric.
-SUMMARY_STATS = ("mean", "std", "n")
-DELTA_STATS = {"delta": "delta", "delta_ci_low": "ci_low", "delta_ci_high": "ci_high", "p_holm": "p_holm"}
+# The summary table's columns (significance.COLUMNS' names), CI bounds in % of the baseline mean beside Δ %.
+SUMMARY_COLUMNS = ["variant", "metric", "family", "n_seeds", "n_images", "mean", "std", "baseline_mean",
+                   "delta", "delta_pct", "ci_low_pct", "ci_high_pct", "p_holm", "verdict"]  # fmt: skip
 
 
 def parent_summary(
     info: StudyInfo, summary: Summary, table: pd.DataFrame, metrics: list[str], verdict: str, split: str
 ) -> tuple[dict[str, str], dict[str, float]]:
     """(tags, metrics) for the parent run; NaN statistics (one seed, no test) are left out."""
-    tags = {TAG_VERDICT: verdict, TAG_REPORT_SPLIT: split, TAG_VARIANT: PARENT_GROUP}
+    tags = {TAG_VERDICT: verdict, TAG_REPORT_SPLIT: split}
     values: dict[str, float] = {}
     groups = [g for g in summary.groups if summary.runs(g) > 0]
     if info.is_search:
@@ -61,15 +71,14 @@ def parent_summary(
             tags.update({f"{TAG_BEST_TRIAL}.{weight_param(t)}": str(w) for t, w in weights.items() if w == w})
             values.update({best_trial_key(m): float(summary.mean.loc[best, m]) for m in metrics})
         return tags, _finite(values)
+    rows = summary_table(table)
     for g in groups:
-        for m in metrics:
-            frames = {"mean": summary.mean, "std": summary.std, "n": summary.n}
-            values.update({summary_key(g, m, s): float(frames[s].loc[g, m]) for s in SUMMARY_STATS})
-            r = row(table, g, m)
-            if r is not None:
-                values.update({summary_key(g, m, k): float(r[c]) for k, c in DELTA_STATS.items()})
-        if g != info.baseline:
-            tags[verdict_tag(g)] = word(row(table, g, info.metric_name))
+        if g == info.baseline:
+            continue
+        tags[verdict_tag(g)] = word(row(table, g, info.metric_name))
+        hit = rows[(rows["variant"] == g) & (rows["metric"] == info.metric_name)] if not rows.empty else rows
+        if not hit.empty:
+            values.update({headline_key(g, s): float(hit.iloc[0][s]) for s in HEADLINE_STATS})
     return tags, _finite(values)
 
 
@@ -77,17 +86,68 @@ def _finite(values: dict[str, float]) -> dict[str, float]:
     return {k: v for k, v in values.items() if math.isfinite(v)}
 
 
-def note_tag(title: str, verdict: str, main_table: str) -> dict[str, str]:
-    """The parent's description in the UI (`mlflow.note.content`): the verdict and the main table (markdown),
-    then where the rest is. A table too long for a tag (a large search) is cut at a row, and the note says so.
-    """
+def summary_table(table: pd.DataFrame) -> pd.DataFrame:
+    """The comparison's Δ / CI / p / verdict per variant and metric, the CI in % of the baseline mean as Δ %
+    is (the headlines and the report's cells say %)."""
+    if table.empty:
+        return pd.DataFrame(columns=SUMMARY_COLUMNS)
+    out = table.copy()
+    base = out["baseline_mean"].abs().where(out["baseline_mean"] != 0)
+    out["ci_low_pct"], out["ci_high_pct"] = out["ci_low"] / base * 100, out["ci_high"] / base * 100
+    return out[SUMMARY_COLUMNS].reset_index(drop=True)
+
+
+def child_verdicts(info: StudyInfo, table: pd.DataFrame) -> dict[str, str]:
+    """variant -> its primary verdict word; the baseline's runs say `baseline`. Empty for a search."""
+    if info.is_search or table.empty:
+        return {}
+    primary = table[(table["family"] == PRIMARY) & (table["metric"] == info.metric_name)]
+    verdicts = {str(r["variant"]): word(r) for _, r in primary.iterrows() if r["variant"] != info.baseline}
+    return {info.baseline: VERDICT_BASELINE, **verdicts} if info.baseline else verdicts
+
+
+def headline(info: StudyInfo, table: pd.DataFrame, split: str) -> str:
+    """The verdict in one plain line, each variant with its Δ and 95% CI: what the runs table shows."""
+    spec = metric_spec(info.metric_name, info.lower_is_better)
+    rows = summary_table(table)
+    primary = (
+        rows[(rows["family"] == PRIMARY) & (rows["metric"] == info.metric_name)] if not rows.empty else rows
+    )
+    parts = [_clause(r) for _, r in primary.iterrows() if r["variant"] != info.baseline]
+    if not parts:
+        return ""
+    return f"Against {info.baseline} on {split} {info.metric_name} {spec.arrow}: " + "; ".join(parts) + "."
+
+
+def _clause(r: pd.Series) -> str:
+    if not (math.isfinite(r["ci_low_pct"]) and math.isfinite(r["ci_high_pct"])):
+        return f"{r['variant']} not tested at n={int(r['n_seeds'])} (Δ {pct(r['delta_pct'])})"
+    interval = f"95% CI {pct(r['ci_low_pct'])} to {pct(r['ci_high_pct'])}"
+    return f"{r['variant']} {r['verdict'] or 'untested'} (Δ {pct(r['delta_pct'])}, {interval})"
+
+
+def note_tag(verdict: str, main_table: str, first_line: str = "") -> dict[str, str]:
+    """The parent's description in the UI (`mlflow.note.content`): the verdict in plain words first (no title:
+    the run name says which study), then the main table (markdown) and where the rest is. A table too long for
+    a tag (a large search) is cut at a row, and the note says so."""
     tail = f"\nThe full report: artifacts `{REPORT_DIR}/{REPORT_HTML}` (figures, tests, provenance).\n"
-    head = f"**{title}**\n\n{verdict.strip()}\n\n"
+    head = "".join(f"{part.strip()}\n\n" for part in (first_line, verdict) if part.strip())
     lines = main_table.rstrip("\n").split("\n")
     while len(head) + len("\n".join(lines)) + len(tail) > MAX_NOTE and len(lines) > 3:
         lines = lines[:-1]
         tail = f"\n(table cut to fit the description; every row is in `{REPORT_DIR}/{REPORT_HTML}`)\n"
     return {TAG_MLFLOW_NOTE: (head + "\n".join(lines) + "\n" + tail)[: MAX_NOTE + 500]}
+
+
+def in_mlflow(table: Table, info: StudyInfo, values: pd.DataFrame) -> Table:
+    """The main table as read inside MLflow (the parent's description, its table artifact): each row's run
+    and checkpoint links as routes of the server showing it (provenance.route_links), not `runs:/` or
+    `file://` addresses that a browser cannot open."""
+    rows = [
+        [*r[:-1], Cell(r[-1].text, links=route_links(info, values, r[0].text))] if r[-1].links else r
+        for r in table.rows
+    ]
+    return replace(table, rows=rows)
 
 
 def log_main_table(parent: RunTracker, table: Table) -> None:
@@ -105,12 +165,45 @@ def _unique(header: list[str]) -> list[str]:
     return out
 
 
-def summary_step(client: MlflowClient, children: list[ChildRun]) -> int:
-    """The step the children's best/* values sit at (their last training step), so that the parent's summary
-    points sit beside them in step charts rather than at 0; 0 when no child finished."""
-    steps = [
-        max((m.step for m in client.get_metric_history(c.run_id, BEST_EPOCH_KEY)), default=0)
-        for c in children
-        if BEST_EPOCH_KEY in c.metrics
-    ]
-    return max(steps, default=0)
+def log_study(
+    client: MlflowClient,
+    info: StudyInfo,
+    children: list[ChildRun],
+    table: pd.DataFrame,
+    tags: dict[str, str],
+    metrics: dict[str, float],
+) -> None:
+    """Everything the report says in MLflow beside its files: the parent's tags, headline metrics (step 0)
+    and summary table, each child's verdict tag, and the experiment's description."""
+    if not info.parent_run_id:
+        return
+    parent = RunTracker(client, info.parent_run_id, asynchronous=False)
+    if not info.is_search:
+        parent.log_table(summary_table(table), SUMMARY_TABLE)
+    parent.write(tags=tags, metrics=metrics, step=0)  # a summary has no training step
+    words = child_verdicts(info, table)
+    for child in children:
+        if child.variant in words and child.tags.get(TAG_CHILD_VERDICT) != words[child.variant]:
+            RunTracker(client, child.run_id, asynchronous=False).write(
+                tags={TAG_CHILD_VERDICT: words[child.variant]}
+            )
+    describe_experiment(client, info.experiment_id, experiment_note(info, len(children)))
+
+
+def experiment_note(info: StudyInfo, runs: int) -> str:
+    """The experiment's description: which study, how it decides, and the parent run (a UI route: the
+    description is read inside MLflow, where `#/experiments/...` opens the run)."""
+    kind = "weight search" if info.is_search else "ablation"
+    what = (
+        f"trials of loss weights, best by `{info.metric}` ({info.direction})"
+        if info.is_search
+        else f"variants {', '.join(info.variants)} against the baseline {info.baseline} on `{info.metric_name}` "
+        f"({info.direction}), seeds {', '.join(map(str, info.seeds))}"
+    )
+    design = "" if info.is_search else f"\n\nDesign: {info.design.describe()}."
+    parent = f"#/experiments/{info.experiment_id}/runs/{info.parent_run_id}"
+    return (
+        f"Study {info.name} ({kind}): {what}; {runs} trial runs.{design}\n\n"
+        f"The verdict, the summary table and the report: the parent run [{info.name}]({parent}) "
+        f"(`{info.parent_run_id}`); each trial run is tagged `{TAG_CHILD_VERDICT}` with its variant's verdict."
+    )

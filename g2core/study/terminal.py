@@ -10,9 +10,10 @@ import math
 from pathlib import Path
 
 from g2core.config import project_root, redact
-from g2core.names import metric_spec, strip_split, summary_key
+from g2core.names import REPORT_DIR, REPORT_HTML, RUNS_TABLE_QUERY, metric_spec, strip_split
 from g2core.tracking.store import default_tracking_uri
 
+LOCAL_UI = "http://127.0.0.1:5000"  # where `python -m g2core.stack ui` (make ui) serves a local store
 # Shown beside the deciding metric when the report compared them: depth accuracy and the edge metrics.
 EXTRA_METRICS = ("delta1", "edge_abs_rel", "dbe_acc")
 
@@ -32,14 +33,14 @@ def comparison_lines(report, metric: str, baseline: str, lower_is_better: bool) 
     variants = [baseline] + list(dict.fromkeys(v for v in table["variant"] if v != baseline))
     arrow = {m: "↓" if metric_spec(m, lower_is_better).lower_is_better else "↑" for m in metrics}
     rows = [["variant", *(f"{m} {arrow[m]}" for m in metrics)]]
-    stats = report.summary_metrics
+    stats = report.summary  # the report's seed-level statistics (mean ± std, n)
     for variant in variants:
         if variant == baseline:
             cells = [
                 mean_std(
-                    stats.get(summary_key(variant, m, "mean"), math.nan),
-                    stats.get(summary_key(variant, m, "std"), math.nan),
-                    int(stats.get(summary_key(variant, m, "n"), 0)),
+                    _stat(stats, "mean", variant, m),
+                    _stat(stats, "std", variant, m),
+                    int(_stat(stats, "n", variant, m, 0)),
                 )
                 for m in metrics
             ]
@@ -48,6 +49,13 @@ def comparison_lines(report, metric: str, baseline: str, lower_is_better: bool) 
             rows.append([variant, *(delta_text(row(table, variant, m)) for m in metrics)])
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
+
+
+def _stat(summary, frame: str, variant: str, metric: str, missing: float = math.nan) -> float:
+    values = getattr(summary, frame, None) if summary is not None else None
+    if values is None or variant not in values.index or metric not in values.columns:
+        return missing
+    return float(values.loc[variant, metric])
 
 
 def ui_command(uri: str, root: str | Path) -> str:
@@ -59,6 +67,25 @@ def ui_command(uri: str, root: str | Path) -> str:
         same = Path(root).resolve() == project_root().resolve()
         return f"python -m g2core.stack ui --root {root}" + ("   (or: make ui)" if same else "")
     return f"python -m g2core.stack ui --root {root} --store {redact('uri', uri)}"
+
+
+def run_lines(uri: str, run_id: str, report: bool) -> list[str]:
+    """The parent run's page and its report as addresses a browser opens: the tracking server's, or the
+    address `python -m g2core.stack ui` serves a local store on (its default); the classic runs view."""
+    try:
+        from mlflow import MlflowClient
+
+        experiment = MlflowClient(uri).get_run(run_id).info.experiment_id
+    except Exception:  # the store went away at the end of a study: the id is still worth printing
+        return [f"MLflow parent run: {run_id}"]
+    server = redact("uri", uri).rstrip("/") if uri.startswith(("http://", "https://")) else LOCAL_UI
+    page = f"{server}/#/experiments/{experiment}/runs/{run_id}"
+    lines = [f"MLflow parent run: {page}{RUNS_TABLE_QUERY}"]
+    if report:
+        lines.append(f"MLflow report: {page}/artifacts/{REPORT_DIR}/{REPORT_HTML}{RUNS_TABLE_QUERY}")
+    if server == LOCAL_UI:
+        lines[-1] += "   (once the UI below runs)"
+    return lines
 
 
 def study_summary(result, root: str | Path) -> list[str]:
@@ -78,6 +105,6 @@ def study_summary(result, root: str | Path) -> list[str]:
             lines += table
     if result.report_dir:
         lines.append(f"report: {result.report_dir / 'README.md'}")
-    lines.append(f"MLflow parent run: {result.parent_run_id}")
+    lines += run_lines(result.tracking_uri, result.parent_run_id, result.report is not None)
     lines.append(f"MLflow UI: {ui_command(result.tracking_uri, root)}")
     return lines

@@ -7,7 +7,7 @@ from pathlib import Path
 from mlflow import MlflowClient
 
 from g2core import store_probe
-from g2core.names import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND
+from g2core.names import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND, TAG_MLFLOW_NOTE
 from g2core.net import http_ok
 from g2core.store_probe import default_tracking_uri, health_url, resolve_tracking_uri
 
@@ -17,6 +17,7 @@ __all__ = [
     "check_tracking_uri",
     "default_artifacts_dir",
     "default_tracking_uri",
+    "describe_experiment",
     "get_or_create_experiment",
     "resolve_tracking_uri",
     "server_answers",
@@ -40,6 +41,14 @@ def check_tracking_uri(uri: str) -> None:
 def server_answers(uri: str, timeout: float = 3.0) -> bool:
     """True unless an http(s) tracking server fails its /health check (file and database stores: True)."""
     return not _is_http(uri) or http_ok(health_url(uri), timeout)
+
+
+MAX_NOTE = 7900  # characters of an experiment tag value MLflow keeps (8000)
+
+
+def describe_experiment(client: MlflowClient, experiment_id: str, text: str) -> None:
+    """The experiment's description in the UI (its `mlflow.note.content` tag, markdown)."""
+    client.set_experiment_tag(experiment_id, TAG_MLFLOW_NOTE, text[:MAX_NOTE])
 
 
 def get_or_create_experiment(client: MlflowClient, name: str, root: str | Path) -> str:

@@ -240,9 +240,8 @@ def _profile(data: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
         profile["size"] = f"{dataset.height}x{dataset.width}"
     if data.get("name") == PROCEDURAL:
         profile["scene_seed"] = data.get("scene_seed")
-    elif all(
-        hasattr(f, "path") for f in getattr(dataset, "frames", [None])
-    ):  # h5 frames: which files and frames, not where this machine keeps them
+    elif all(hasattr(f, "path") for f in getattr(dataset, "frames", [None])):
+        # h5 frames: which files and frames, not where this machine keeps them
         refs = sorted(f"{Path(f.path).name}:{f.index}" for f in dataset.frames)
         profile["files_sha256"] = hashlib.sha256("\n".join(refs).encode()).hexdigest()[:12]
     return profile
