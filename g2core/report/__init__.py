@@ -7,7 +7,8 @@ store holds no such study or the study has no runs.
       power, the comparison table (primary family decided by g2core.design, secondary family), the claims
   robustness.py  the primary verdict under each relative alignment;  looks.py  a running study's looks
   tables.py, figures.py, study_figures.py, search_figures.py, markdown.py   what is written
-  parent.py    the study parent run's summary;  provenance.py  links, config hashes, commits
+  parent.py    the study in MLflow (parent, children, experiment);  provenance.py  links, config hashes, commits
+  mlflow_copy.py  the copies logged to MLflow, with links that work inside its UI
 Reads MLflow only (never the Optuna storage, never torch); every key and tag from g2core.names, the
 qualitative grid from g2core.sample_grid.
 """
