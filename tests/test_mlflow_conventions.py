@@ -183,3 +183,15 @@ def test_ui_lists_each_studys_parent_run_and_report(tmp_path: Path) -> None:
         f"    parent run: {page}{RUNS_TABLE_QUERY}",
         f"    report:     {page}/artifacts/report/report.html{RUNS_TABLE_QUERY}",
     ]
+
+
+def test_source_name_is_the_entry_point_relative_to_the_project(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 24: `mlflow.source.name` of a script run names it as the project does, not by this machine's path."""
+    import sys
+
+    from g2core.config import project_root
+    from g2core.tracking.runs import source_name
+
+    monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
+    monkeypatch.setattr(sys, "argv", [str(project_root() / "experiments" / "ablate.py")])
+    assert source_name() == "experiments/ablate.py"

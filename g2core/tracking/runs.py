@@ -14,7 +14,7 @@ from typing import Any
 from mlflow import MlflowClient
 from mlflow.exceptions import MlflowException
 
-from g2core.config import PACKAGE_ROOT, ConfigError
+from g2core.config import PACKAGE_ROOT, ConfigError, project_root
 from g2core.names import (
     SOURCE_TYPE_LOCAL,
     TAG_MLFLOW_GIT_COMMIT,
@@ -24,6 +24,7 @@ from g2core.names import (
 )
 from g2core.tracking.buffer import RunTracker
 from g2core.tracking.environment import environment_tags
+from g2core.tracking.params import portable_path
 
 
 def find_runs(client: MlflowClient, experiment_id: str, tags: Mapping[str, str]) -> list:
@@ -116,7 +117,10 @@ def source_name() -> str:
     if spec is not None and spec.name:
         return spec.name
     argv0 = sys.argv[0] if sys.argv and sys.argv[0] else "python"
-    return str(Path(argv0).resolve()) if Path(argv0).exists() else argv0
+    if not Path(argv0).exists():
+        return argv0
+    # Relative to the project (`experiments/ablate.py`): the same on every machine, no local path on a server.
+    return portable_path(str(Path(argv0).resolve()), str(project_root()))
 
 
 def standard_tags() -> dict[str, str]:
