@@ -137,6 +137,10 @@ TAG_SEED = "seed"
 TAG_TRIAL = "trial"
 TAG_CONFIG_HASH = "config_hash"
 TAG_GIT_COMMIT = "git_commit"
+# A search's child runs: `search` (a trial the sampler proposed) or `confirm` (a candidate's or the base preset's
+# run over seeds, g2core.study.confirm); the report counts each stage apart.
+TAG_STAGE = "stage"
+STAGE_SEARCH, STAGE_CONFIRM = "search", "confirm"
 TAG_PARENT_RUN_ID = "mlflow.parentRunId"  # MLflow's own nesting tag
 TAG_MLFLOW_GIT_COMMIT = "mlflow.source.git.commit"  # MLflow's own source-version tag
 # --- MLflow's own conventions (issue 14): the tags its UI reads, the experiment kind, run inputs ------------

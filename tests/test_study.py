@@ -164,6 +164,7 @@ def test_weight_search_with_pruning(root: Path) -> None:
         *tiny(root, "trainer.max_epochs=3"),
         "study.n_trials=5",
         "study.pruner_warmup_epochs=1",  # the shipped default (6) never prunes at the default 6 epochs
+        "study.confirm=false",  # the search alone (tests/test_confirm.py: its confirmation)
     ]
     out = subprocess.run(cmd, capture_output=True, text=True)
     assert out.returncode == 0, out.stderr[-3000:]

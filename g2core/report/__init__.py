@@ -6,6 +6,7 @@ store holds no such study or the study has no runs.
   interval.py -> significance.py -> verdicts.py, delta_tables.py, summary.py   the paired interval and its
       power, the comparison table (primary family decided by g2core.design, secondary family), the claims
   robustness.py  the primary verdict under each relative alignment;  looks.py  a running study's looks
+  confirmation.py  a search's confirmation stage as an ablation of its candidates: the confirmed answer
   tables.py, figures.py, study_figures.py, search_figures.py, markdown.py   what is written
   parent.py    the study in MLflow (parent, children, experiment);  provenance.py  links, config hashes, commits
   mlflow_copy.py  the copies logged to MLflow, with links that work inside its UI

@@ -17,8 +17,8 @@ from mlflow import MlflowClient
 from g2core.names import REPORT_DIR, REPORT_HTML, ROBUSTNESS_ALIGNS, TEST, study_experiment
 from g2core.tracking import RunTracker
 
+from . import confirmation, markdown, verdicts
 from . import cross_dataset as across
-from . import markdown, verdicts
 from .collect import ReportError, StudyInfo, load_study
 from .columns import Columns, choose_columns, value_columns
 from .delta_tables import baseline_table, details_table
@@ -77,6 +77,7 @@ def write_report(
     out_dir = Path(out_dir)
     client = MlflowClient(tracking_uri=tracking_uri)
     info, children = load_study(client, tracking_uri, study, experiment_name or study_experiment(study))
+    children, confirm_runs = confirmation.stages(children)  # a search's trials; its confirmation's runs
     selected = select_runs(info, children)
     values, no_values = run_values(client, info, selected, split)
     metrics = value_columns(info)
@@ -85,6 +86,7 @@ def write_report(
     notes = list(info.notes)
     observed = observations(client, values, metrics, split, notes) if not info.is_search else pd.DataFrame()
     comparison = verdicts.comparisons(info, observed, metrics)
+    confirmed = confirmation.confirm(client, info, children, confirm_runs, split, notes)
     robust = (
         robustness_line(info, per_align(client, info, values, robustness_aligns)) if split == TEST else ""
     )
@@ -132,6 +134,7 @@ def write_report(
     if balance is not None:
         text = with_section(text, balance)
     text = across.with_section(text, info, cross)
+    text = confirmation.with_section(text, confirmed)  # a search's confirmed answer first
     readme = out_dir / "README.md"
     readme.write_text(text, encoding="utf-8")
     files.insert(0, readme)
@@ -142,10 +145,20 @@ def write_report(
     files, out_dir = publish(out_dir, final_dir, files), final_dir
 
     verdict_text = markdown.verdict(info, summary, comparison, split, robust)
+    if confirmed is not None:
+        verdict_text = f"{confirmed.sentence}\n\nThe search alone: {verdict_text}"
     sentence = verdict_text.split("\n", 1)[0]
     tags, logged = parent_summary(info, summary, comparison, metrics, sentence, split)
+    said = headline(info, comparison, split)
+    best, shown = _best(info, summary, comparison), summary
+    if confirmed is not None:  # each candidate's verdict and headline, as an ablation's variants have
+        more = parent_summary(confirmed.info, confirmed.summary, confirmed.table, metrics, sentence, split)
+        tags.update(more[0])
+        logged.update(more[1])
+        comparison, shown = confirmed.table, confirmed.summary  # what the terminal's table shows
+        said = headline(confirmed.info, comparison, split)
     routed = in_mlflow(tables[0], info, summary.values)  # its links as routes of the MLflow server
-    tags.update(note_tag(verdict_text, to_markdown(routed), headline(info, comparison, split)))
+    tags.update(note_tag(verdict_text, to_markdown(routed), said))
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
         parent = RunTracker(client, info.parent_run_id, asynchronous=False)
@@ -155,7 +168,6 @@ def write_report(
                 parent.log_artifact(path, REPORT_DIR)
         log_main_table(parent, routed)
         log_study(client, info, children, comparison, tags, logged)  # tags, headlines, children, experiment
-    best = _best(info, summary, comparison)
     return ReportResult(
         out_dir,
         files,
@@ -168,7 +180,7 @@ def write_report(
         comparison,
         tags,
         logged,
-        summary,
+        shown,
     )
 
 

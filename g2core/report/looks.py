@@ -15,6 +15,7 @@ from g2core.names import TEST
 
 from . import verdicts
 from .collect import load_study
+from .confirmation import stage_study, stages
 from .observations import observations
 from .significance import UNDECIDED
 from .values import run_values, select_runs
@@ -24,6 +25,8 @@ def primary_verdicts(tracking_uri: str, study: str, experiment_name: str, design
     """The primary family's rows (variant, verdict, n_seeds, delta_pct, ...) on the test split."""
     client = MlflowClient(tracking_uri=tracking_uri)
     info, children = load_study(client, tracking_uri, study, experiment_name)
+    if info.is_search:  # a search's confirmation stage: its candidates against the base preset
+        info, children = stage_study(info, *stages(children))
     values, _ = run_values(client, info, select_runs(info, children), TEST)
     metric = info.metric_name
     observed = observations(client, values, [metric], TEST, [])

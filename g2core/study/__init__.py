@@ -10,6 +10,7 @@ MLflow child runs of one parent run.
                hooks that report to the trial (worker.py, ddp_trial.py and launch/ import it)
   worker.py    a worker: takes trials and trains each with g2core.train.train(..., validated=True)
   ddp_trial.py a trial as a torchrun job (study.procs_per_trial)
+  confirm.py   a search's confirmation stage: its top weights over seeds against the base preset (study.confirm)
   launch/      where the workers run (study.launcher): ray tasks, SLURM jobs through submitit
 Only Optuna's public API; trains only through train() and TrainHooks; tags and attributes from g2core.names.
 """

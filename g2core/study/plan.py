@@ -15,7 +15,17 @@ import optuna
 from omegaconf import DictConfig, open_dict
 
 from g2core.config import compose
-from g2core.names import ATTR_RUN_ID, ROLE_CHILD, TAG_ROLE, TAG_STUDY, TAG_TRIAL, weight_param
+from g2core.names import (
+    ATTR_RUN_ID,
+    ROLE_CHILD,
+    STAGE_CONFIRM,
+    STAGE_SEARCH,
+    TAG_ROLE,
+    TAG_STAGE,
+    TAG_STUDY,
+    TAG_TRIAL,
+    weight_param,
+)
 from g2core.study.spec import StudySpec
 from g2core.study.storage import open_storage
 from g2core.train import StopTraining, TrainHooks
@@ -59,8 +69,11 @@ def trial_config(
     weights: dict[str, float] | None = None,
 ) -> DictConfig:
     spec = plan.spec
-    overrides = [f"experiment={variant}", f"seed={seed}", *spec.overrides, *plan.cli_overrides]
+    # A confirmation candidate is a pseudo-variant named by its key: base_variant with its own weights.
+    preset = spec.base_variant if spec.stage == STAGE_CONFIRM else variant
+    overrides = [f"experiment={preset}", f"seed={seed}", *spec.overrides, *plan.cli_overrides]
     overrides += [f"{weight_param(term)}={w}" for term, w in (weights or {}).items()]
+    overrides += [f"variant={variant}"] if preset != variant else []
     cfg = compose(overrides)
     with open_dict(cfg):  # where the trial is filed, not what it trains
         cfg.tracking.experiment = spec.experiment
@@ -71,6 +84,8 @@ def trial_config(
             TAG_TRIAL: trial if trial is not None else -1,
             TAG_ROLE: ROLE_CHILD,
         }
+        if spec.kind == "search" or spec.stage:
+            cfg.tracking.tags[TAG_STAGE] = spec.stage or STAGE_SEARCH
         cfg.trainer.run_dir = str(spec.run_dir(cfg.paths.root, key))
         cfg.trainer.progress = False
         if plan.threads:
@@ -94,7 +109,7 @@ def load_study(plan: TrialPlan) -> tuple[optuna.Study, optuna.storages.BaseStora
     sampler = search_sampler(spec.n_trials, spec.seeds[0])
     pruner = median_pruner(spec.pruner_warmup_epochs) if spec.kind == "search" else optuna.pruners.NopPruner()
     storage = open_storage(plan.storage_url)
-    study = optuna.load_study(study_name=spec.name, storage=storage, sampler=sampler, pruner=pruner)
+    study = optuna.load_study(study_name=spec.optuna_name, storage=storage, sampler=sampler, pruner=pruner)
     return study, storage
 
 

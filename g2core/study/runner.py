@@ -38,6 +38,7 @@ from g2core.names import (
     StudyTags,
     parent_run_name,
 )
+from g2core.study.confirm import Stage, confirmation, describe
 from g2core.study.identity import (
     check_same_settings,
     record_settings,
@@ -212,7 +213,11 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
 
     try:
         expected = _run_looks(plan, study, storage, uri, since, Path(root))
-        return _finish(cfg, spec, study, client, parent, uri, expected, since)
+        stage = None if too_many_failures(study, spec, since) else confirmation(plan, study, storage)
+        if stage is not None:  # a search's confirmation: its top weights over seeds (g2core.study.confirm)
+            say(describe(stage))
+            expected += _run_looks(stage.plan, stage.study, storage, uri, stage.since, Path(root))
+        return _finish(cfg, spec, study, client, parent, uri, expected, since, stage)
     except KeyboardInterrupt:
         with sigint_ignored():  # a second Ctrl-C must not leave the parent RUNNING
             try:
@@ -281,7 +286,7 @@ def _run_rounds(
     note = spec.run_dir(root, "-").parent.parent / "progress.json"  # studies/<name>/: this machine's
     note.parent.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    args = (spec.name, plan.storage_url, expected, spec.workers, note, stop)
+    args = (spec.optuna_name, plan.storage_url, expected, spec.workers, note, stop)
     bar = threading.Thread(target=study_bar, args=args, daemon=True)
     previous = os.environ.get(QUEUE_NOTE_ENV)
     os.environ[QUEUE_NOTE_ENV] = str(note)  # read by each trial's epoch line, here and in spawned workers
@@ -313,10 +318,12 @@ def _finish(
     uri: str,
     expected: int,
     since: int,
+    stage: Stage | None = None,
 ) -> StudyResult:
-    trials = study.get_trials(deepcopy=False)
+    studies = [study] + ([stage.study] if stage is not None else [])  # the search's and its confirmation's
+    trials = [t for s in studies for t in s.get_trials(deepcopy=False)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
-    failed = failed_pairs(study)
+    failed = {k: v for s in studies for k, v in failed_pairs(s).items()}
     running = [t for t in trials if t.state == TrialState.RUNNING]
     finished = len({t.user_attrs.get(ATTR_KEY) for t in complete}) >= expected and not running
     # The parent's summary (verdict, per-variant means with CIs) is the report's: write_report logs it.
@@ -329,7 +336,7 @@ def _finish(
         report_dir = Path(cfg.paths.root) / "reports" / spec.name
         report = write_report(uri, spec.name, report_dir, experiment_name=spec.experiment, log_to_parent=True)
     parent_run.finish("FINISHED" if finished else "RUNNING" if running else "FAILED")
-    if too_many_failures(study, spec, since):
+    if too_many_failures(study, spec, since) or (stage and too_many_failures(stage.study, spec, stage.since)):
         reasons = "; ".join(f"{k}: {v}" for k, v in sorted(failed.items()))
         raise ConfigError(f"study.max_failures={spec.max_failures}: {len(failed)} trials failed ({reasons})")
     lower = spec.direction == "minimize"
@@ -344,5 +351,5 @@ def _finish(
         report,
         spec.metric,
         lower,
-        spec.baseline,
+        stage.plan.spec.baseline if stage is not None else spec.baseline,
     )

@@ -52,6 +52,14 @@ class StudySpec:
     base_variant: str = "baseline"  # search: the preset whose other settings every trial keeps
     n_trials: int = 0
     search_space: dict[str, tuple[float, float]] = field(default_factory=dict)
+    # search: after the search, train its top confirm_top_k weight sets and base_variant over seeds until
+    # decided (first_seeds..max_seeds) and compare them on the test split (g2core.study.confirm)
+    confirm: bool = True
+    confirm_top_k: int = 3
+    # set by g2core.study.confirm on the confirmation stage's spec: the stage (its own Optuna study) and
+    # its candidates, run key -> the weights that replace base_variant's
+    stage: str = ""
+    candidates: dict[str, dict[str, float]] = field(default_factory=dict)
     # study.test_sets: name -> data config, every trial's best.pt evaluated on it (g2core.study.test_sets)
     test_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
     pruner_warmup_epochs: int = 1
@@ -63,8 +71,18 @@ class StudySpec:
     @property
     def design(self) -> Design:
         """How the primary comparisons are decided: looks over seeds (auto) or one look at the seed list."""
-        first, last = (self.first_seeds, self.max_seeds) if self.seeds_auto else (len(self.seeds),) * 2
+        # a search is decided by its confirmation stage: seeds until decided, as study.seeds=auto
+        confirming = self.kind == "search" and self.confirm
+        first, last = (
+            (self.first_seeds, self.max_seeds) if self.seeds_auto or confirming else (len(self.seeds),) * 2
+        )
         return Design(self.alpha, self.equivalence_margin, first, last, self.alpha_spending)
+
+    @property
+    def optuna_name(self) -> str:
+        """The Optuna study of this stage: a search's confirmation has its own (its trials are (candidate,
+        seed) pairs, not the sampler's proposals), beside the search's in the same storage."""
+        return f"{self.name}.{self.stage}" if self.stage else self.name
 
     def pairs(self) -> list[tuple[str, int]]:
         if self.round_pairs:
@@ -98,7 +116,7 @@ def load_spec(cfg: DictConfig) -> StudySpec:
             f"no study selected: pass +study=<name>; available: {', '.join(available('study'))}"
         )
     schema = {f.name: f for f in fields(StudySpec)}
-    check_keys(cfg.study, list(schema), "study.")
+    check_keys(cfg.study, [k for k in schema if k not in RUNTIME_KEYS], "study.")
     s = {**{k: f.default for k, f in schema.items() if f.default is not MISSING}, "search_space": {}}
     s.update(OmegaConf.to_container(cfg.study, resolve=True))
     name = validate_name(str(s.get("name", "")), "study.name")
@@ -187,6 +205,20 @@ def load_spec(cfg: DictConfig) -> StudySpec:
                     f"study.search_space.{term}={bounds!r}: expected [low, high] with 0 <= low < high"
                 )
             space[str(term)] = (float(bounds[0]), float(bounds[1]))
+        if not isinstance(s["confirm"], bool):
+            raise ConfigError(f"study.confirm={s['confirm']!r}: expected true or false")
+        if not _is_int(s["confirm_top_k"], 1):
+            raise ConfigError(f"study.confirm_top_k={s['confirm_top_k']!r}: expected an integer >= 1")
+        if s["confirm"] and not s["seeds_auto"]:
+            for key, low in (("first_seeds", 2), ("max_seeds", 2)):
+                if not _is_int(s[key], low):
+                    raise ConfigError(
+                        f"study.{key}={s[key]!r}: expected an integer >= {low} with study.confirm"
+                    )
+            if s["max_seeds"] < s["first_seeds"]:
+                raise ConfigError(
+                    f"study.max_seeds={s['max_seeds']}: must be >= study.first_seeds={s['first_seeds']}"
+                )
     s.update(
         name=name,
         variants=variants,
@@ -214,6 +246,7 @@ def load_spec(cfg: DictConfig) -> StudySpec:
 
 
 AUTO = "auto"
+RUNTIME_KEYS = ("stage", "candidates")  # set by g2core.study.confirm, never by a study's YAML
 
 
 def auto_workers(trials: int, procs_per_trial: int, launcher: str) -> int:

@@ -71,7 +71,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
             raise optuna.TrialPruned("no queued (variant, seed) left")
         variant = trial.suggest_categorical("variant", list(spec.variants))
         seed = trial.suggest_categorical("seed", list(spec.seeds))
-        weights, key = None, trial_key(variant, seed)
+        weights, key = spec.candidates.get(variant), trial_key(variant, seed)  # candidates: confirmation
     else:
         weights = {t: trial.suggest_float(f"w_{t}", lo, hi) for t, (lo, hi) in spec.search_space.items()}
         variant, seed = spec.variants[0], spec.seeds[0]
@@ -80,23 +80,25 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
     trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
     cfg = trial_config(plan, variant, seed, key, trial.number, weights)
     hooks = trial_hooks(spec, trial)
-    say(f"trial {trial.number} start: {key}")
+    # a stage (the confirmation) is its own Optuna study with its own trial numbers: say which
+    name = f"{spec.stage} trial {trial.number}" if spec.stage else f"trial {trial.number}"
+    say(f"{name} start: {key}")
     started = time.time()
     try:
         with Heartbeat(trial, spec.heartbeat_s):
             result = train_trial(cfg, hooks, plan, trial)  # here, or torchrun (study.procs_per_trial)
             evaluate_test_sets(cfg, spec.test_sets, result.run_id, result.run_dir)  # study.test_sets
     except StopTraining as exc:
-        say(f"trial {trial.number} pruned: {key} ({exc})")
+        say(f"{name} pruned: {key} ({exc})")
         raise optuna.TrialPruned(str(exc)) from None
     except Exception as exc:
         trial.set_user_attr(ATTR_FAILURE, f"{type(exc).__name__}: {exc}"[:2000])
-        say(f"trial {trial.number} FAILED: {key}: {type(exc).__name__}: {exc}")
+        say(f"{name} FAILED: {key}: {type(exc).__name__}: {exc}")
         raise
     value = result.best[strip_split(spec.metric)]
     note = " (already trained)" if result.already_finished else f" in {time.time() - started:.0f}s"
     say(
-        f"trial {trial.number} done: {key}: {spec.metric}={value:.4f} delta1={result.best.get('delta1', float('nan')):.3f}{note}"
+        f"{name} done: {key}: {spec.metric}={value:.4f} delta1={result.best.get('delta1', float('nan')):.3f}{note}"
     )
     return value
 

@@ -1,0 +1,176 @@
+"""A search's confirmed answer: its confirmation stage read from MLflow as an ablation of its candidates.
+
+The runner's confirmation stage (g2core.study.confirm) trains the search's top weight sets and the base preset
+over fresh seeds, each a child of the study's parent tagged `stage=confirm` with its candidate's key as
+`variant`. Here those children become an ablation-shaped study (baseline: the base preset; variants: the
+candidates in the search's order) so that the statistics are the ablation's own (verdicts.comparisons with
+the study's Design): each candidate better / worse / equivalent / undecided against the base preset on the
+test split. The search's own tables count the search's trials only (`stages`).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, replace
+
+import pandas as pd
+from mlflow import MlflowClient
+
+from g2core.names import (
+    BEST,
+    STAGE_CONFIRM,
+    TAG_STAGE,
+    VERDICT_BASELINE,
+    metric_key,
+    metric_spec,
+    terms_of,
+    weight_param,
+)
+
+from . import verdicts
+from .collect import ChildRun, StudyInfo
+from .columns import value_columns
+from .delta_tables import delta_text
+from .fmt import mean_std, sig
+from .observations import observations
+from .summary import Summary, summarize
+from .tables import Cell, Table, to_markdown
+from .values import run_values, select_runs
+
+SECTION = "## Confirmation\n"
+
+
+@dataclass
+class Confirmation:
+    """The confirmation stage's statistics and what the report says of them."""
+
+    info: StudyInfo  # ablation-shaped: baseline = the base preset, variants = base + candidates
+    summary: Summary  # mean ± std over seeds per candidate, on the report's split
+    table: pd.DataFrame  # significance.compare's rows: the primary family is the verdict
+    sentence: str  # the confirmed answer in one line (the parent's study.verdict)
+    section: str  # the README's Confirmation section
+    metrics: list[str]
+
+
+def stages(children: list[ChildRun]) -> tuple[list[ChildRun], list[ChildRun]]:
+    """(search trials, confirmation runs): a child without a stage tag is a search trial (older studies)."""
+    confirm = [c for c in children if c.tags.get(TAG_STAGE) == STAGE_CONFIRM]
+    return [c for c in children if c.tags.get(TAG_STAGE) != STAGE_CONFIRM], confirm
+
+
+def stage_study(
+    info: StudyInfo, search: list[ChildRun], confirm: list[ChildRun]
+) -> tuple[StudyInfo, list[ChildRun]]:
+    """The confirmation as an ablation: the base preset (the search's base variant) against the candidates,
+    ordered as the search ranked them (its trial's validation objective)."""
+    base = info.variants[0] if info.variants else ""
+    objective = search_objectives(info, search)
+    sign = 1.0 if info.lower_is_better else -1.0
+    keys = sorted(
+        {c.variant for c in confirm if c.variant and c.variant != base},
+        key=lambda k: (k not in objective, sign * objective.get(k, 0.0), k),
+    )
+    seeds = sorted({c.seed for c in confirm if c.seed is not None})
+    staged = replace(info, kind="ablation", baseline=base, variants=[base, *keys], seeds=seeds, notes=[])
+    return staged, confirm
+
+
+def search_objectives(info: StudyInfo, search: list[ChildRun]) -> dict[str, float]:
+    """Run key -> the search trial's validation objective (`best/<metric>`): the rank that chose it."""
+    key = metric_key(BEST, info.metric_name)
+    return {c.name: c.metrics[key] for c in search if c.status == "FINISHED" and key in c.metrics}
+
+
+def confirm(
+    client: MlflowClient,
+    info: StudyInfo,
+    search: list[ChildRun],
+    runs: list[ChildRun],
+    split: str,
+    notes: list[str],
+) -> Confirmation | None:
+    """The confirmed answer of a search, or None for an ablation or a search without confirmation runs."""
+    if not info.is_search or not runs:
+        return None
+    staged, runs = stage_study(info, search, runs)
+    metrics = value_columns(staged)
+    values, _ = run_values(client, staged, select_runs(staged, runs), split)
+    summary = summarize(values, list(staged.variants), metrics)
+    table = verdicts.comparisons(staged, observations(client, values, metrics, split, notes), metrics)
+    groups = [g for g in summary.groups if summary.runs(g) > 0]
+    if staged.baseline not in groups:
+        sentence = f"Confirmation: no {split} result of the base preset {staged.baseline} yet: no verdict."
+    else:
+        said = verdicts.sentence(staged, table, groups, split, staged.design)
+        sentence = f"Confirmed (the search's top {len(staged.variants) - 1} trained again over seeds): {said}"
+    objectives = search_objectives(info, search)
+    section = _section(staged, summary, table, objectives, runs, split, len(search))
+    return Confirmation(staged, summary, table, sentence, section, metrics)
+
+
+def weights_text(runs: list[ChildRun], variant: str) -> str:
+    """A candidate's non-zero loss weights as its runs logged them: `ssi=0.42 silog=0.8`."""
+    run = next((c for c in runs if c.variant == variant), None)
+    if run is None:
+        return ""
+    weights = {t: run.params.get(weight_param(t), "") for t in terms_of(run.params, prefix=weight_param(""))}
+    shown = []
+    for term, text in weights.items():
+        try:
+            value = float(text)
+        except ValueError:
+            continue
+        if value:
+            shown.append(f"{term}={sig(value, 3)}")
+    return " ".join(shown)
+
+
+def _section(
+    staged: StudyInfo,
+    summary: Summary,
+    table: pd.DataFrame,
+    objectives: dict[str, float],
+    runs: list[ChildRun],
+    split: str,
+    searched: int,
+) -> str:
+    metric = staged.metric_name
+    spec = metric_spec(metric, staged.lower_is_better)
+    header = ["candidate", "weights", f"search {staged.metric} (1 run)", "seeds",
+              f"{split} {metric} {spec.arrow}", "Δ vs base [95% CI]", "verdict"]  # fmt: skip
+    rows = []
+    for g in staged.variants:
+        r = verdicts.row(table, g, metric)
+        base = g == staged.baseline
+        cells = [
+            f"{g} (base preset)" if base else g,
+            weights_text(runs, g),
+            sig(objectives.get(g, math.nan)),
+            str(summary.runs(g)),
+            mean_std(summary.mean.loc[g, metric], summary.std.loc[g, metric], int(summary.n.loc[g, metric])),
+            "" if base else delta_text(r),
+            VERDICT_BASELINE if base else verdicts.word(r),
+        ]
+        rows.append([Cell(c) for c in cells])
+    grid = Table("confirmation", header, ["l", "l", "r", "r", "r", "r", "l"], rows)
+    note = (
+        f"Each candidate is one of the search's top weight sets by its validation objective (one run each, "
+        f"so partly the luckiest), trained again with the base preset `{staged.baseline}` over fresh seeds "
+        f"{', '.join(map(str, staged.seeds))} (not the search's) and scored on the {split} split; the verdict "
+        f"is the ablation's: paired on seed and image, Holm over the candidates. Design: "
+        f"{staged.design.describe()}. Cost: {len(runs)} confirmation runs beside the search's {searched} trials."
+    )
+    return f"{SECTION}\n{to_markdown(grid)}\n{note}\n"
+
+
+def with_section(readme: str, conf: Confirmation | None) -> str:
+    """The README with the confirmed answer opening its Verdict and a Confirmation section after it."""
+    if conf is None:
+        return readme
+    head = "## Verdict\n\n"
+    at = readme.find(head)
+    if at < 0:
+        return readme + "\n" + conf.section
+    readme = readme[: at + len(head)] + conf.sentence + "\n\nThe search alone: " + readme[at + len(head) :]
+    study = readme.find("## Study\n")
+    return readme[:study] + conf.section + "\n" + readme[study:] if study >= 0 else readme + conf.section
