@@ -33,8 +33,19 @@ def no_model_built(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.mark.parametrize("overrides", [[f"experiment={p}"] for p in PRESETS] + GROUPS, ids=str)
-def test_shipped_configs_validate_without_building_a_model(overrides: list[str], no_model_built) -> None:
-    validate_train_config(compose(overrides))
+def test_shipped_configs_validate_without_building_a_model(
+    overrides: list[str], no_model_built, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # Pretrained weights are found on disk or refused before anything runs (nothing downloads): with an
+    # empty Hugging Face cache a preset that names them says how to get them; without them it validates.
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    cfg = compose(overrides)
+    if cfg.model.get("pretrained"):
+        with pytest.raises(ConfigError, match="model.pretrained=.*hf download"):
+            validate_train_config(cfg)
+        cfg = compose([*overrides, "model.pretrained=null"])
+    validate_train_config(cfg)
 
 
 @pytest.mark.parametrize("mode", ALIGN_MODES)
