@@ -4,8 +4,10 @@ and decided against the base preset, through the real entry point on tiny trials
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -45,6 +47,10 @@ def runs(root: Path):
     parent = next(r for r in found if r.data.tags.get(names.TAG_ROLE) == names.ROLE_PARENT)
     kids = [r for r in found if r.data.tags.get(names.TAG_ROLE) == names.ROLE_CHILD]
     return parent, kids
+
+
+def finished_once(kids) -> Counter:
+    return Counter((k.data.tags["variant"], k.data.tags["seed"]) for k in kids if k.info.status == "FINISHED")
 
 
 def by_stage(kids, stage: str) -> list:
@@ -114,6 +120,14 @@ def test_search_ends_with_a_confirmation_and_resumes_without_training(root: Path
         assert parent.data.tags[names.verdict_tag(key)] in ("better", "worse", "equivalent", "undecided")
     readme = (root / "reports" / "weight_search" / "README.md").read_text()
     assert "## Confirmation" in readme and "Δ vs base [95% CI]" in readme
+    assert "Between the candidates" in readme  # whether the two can be told apart
+    for kid in confirmed:  # each confirmation run says its candidate's verdict, as an ablation's children do
+        want = (
+            "baseline"
+            if kid.data.tags["variant"] == "baseline"
+            else parent.data.tags[names.verdict_tag(kid.data.tags["variant"])]
+        )
+        assert kid.data.tags[names.TAG_CHILD_VERDICT] == want
     assert readme.index("Confirmed") < readme.index("Best single trial")
     assert f"verdict: {verdict}" in out.stdout
     # the search's own tables count its trials only
@@ -134,3 +148,37 @@ def test_a_search_of_the_baselines_own_weights_never_ends_better(root: Path) -> 
     assert len(candidates) == 2
     words = {key: parent.data.tags[names.verdict_tag(key)] for key in candidates}
     assert set(words.values()) <= {"equivalent", "undecided"}, words
+
+
+@pytest.mark.slow
+def test_kill_9_in_the_confirmation_then_same_command_trains_nothing_twice(root: Path) -> None:
+    cmd = [
+        sys.executable,
+        str(REPO / "experiments" / "ablate.py"),
+        "+study=weight_search",
+        *tiny(root),
+        *SMALL,
+    ]
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
+    )
+    seen, deadline = "", time.time() + 240
+    while time.time() < deadline:  # kill inside the confirmation's second trial
+        line = proc.stdout.readline()
+        seen += line
+        if "confirm trial 1 start" in seen or not line:
+            time.sleep(2.0)
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert "confirm trial 1 start" in seen, seen[-3000:]
+    out = search(root, *SMALL)
+    assert out.returncode == 0, out.stderr[-3000:]
+    restarted = [line for line in out.stdout.splitlines() if "] trial " in line and " start: " in line]
+    assert not restarted, restarted  # no search trial trained again
+    assert "w-" in out.stdout and "confirm trial" in out.stdout
+    parent, kids = runs(root)
+    pairs = finished_once(by_stage(kids, names.STAGE_CONFIRM))
+    assert set(pairs.values()) == {1} and len(pairs) >= 6, pairs  # 3 variants x 2 to 3 seeds, each once
+    assert len(by_stage(kids, names.STAGE_CONFIRM)) == len(pairs)  # the killed one resumed in its own run
+    assert parent.data.tags[names.TAG_VERDICT].startswith("Confirmed")

@@ -168,6 +168,7 @@ def write_report(
                 parent.log_artifact(path, REPORT_DIR)
         log_main_table(parent, routed)
         log_study(client, info, children, comparison, tags, logged)  # tags, headlines, children, experiment
+        confirmation.tag_runs(client, confirmed, confirm_runs)
     return ReportResult(
         out_dir,
         files,

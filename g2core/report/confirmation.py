@@ -19,6 +19,7 @@ from mlflow import MlflowClient
 from g2core.names import (
     BEST,
     STAGE_CONFIRM,
+    TAG_CHILD_VERDICT,
     TAG_STAGE,
     VERDICT_BASELINE,
     metric_key,
@@ -26,13 +27,17 @@ from g2core.names import (
     terms_of,
     weight_param,
 )
+from g2core.tracking import RunTracker
 
 from . import verdicts
 from .collect import ChildRun, StudyInfo
 from .columns import value_columns
 from .delta_tables import delta_text
-from .fmt import mean_std, sig
+from .fmt import mean_std, p_text, pct, sig
+from .interval import paired_interval
 from .observations import observations
+from .parent import child_verdicts
+from .significance import holm, paired
 from .summary import Summary, summarize
 from .tables import Cell, Table, to_markdown
 from .values import run_values, select_runs
@@ -96,7 +101,8 @@ def confirm(
     metrics = value_columns(staged)
     values, _ = run_values(client, staged, select_runs(staged, runs), split)
     summary = summarize(values, list(staged.variants), metrics)
-    table = verdicts.comparisons(staged, observations(client, values, metrics, split, notes), metrics)
+    observed = observations(client, values, metrics, split, notes)
+    table = verdicts.comparisons(staged, observed, metrics)
     groups = [g for g in summary.groups if summary.runs(g) > 0]
     if staged.baseline not in groups:
         sentence = f"Confirmation: no {split} result of the base preset {staged.baseline} yet: no verdict."
@@ -105,7 +111,49 @@ def confirm(
         sentence = f"Confirmed (the search's top {len(staged.variants) - 1} trained again over seeds): {said}"
     objectives = search_objectives(info, search)
     section = _section(staged, summary, table, objectives, runs, split, len(search))
+    section += between(staged, observed, split)
     return Confirmation(staged, summary, table, sentence, section, metrics)
+
+
+def between(staged: StudyInfo, observed: pd.DataFrame, split: str) -> str:
+    """Can the candidates be told apart? Every pair on the deciding metric, paired on the seeds and images both
+    have, the same interval as the verdicts, Holm over the pairs at the study's α. A secondary question: the
+    verdicts (each against the base preset) are the answer; this says whether their order means anything."""
+    keys, metric, alpha = staged.variants[1:], staged.metric_name, staged.design.alpha
+    if len(keys) < 2 or observed.empty:
+        return ""
+    tested = []
+    for i, first in enumerate(keys):
+        for other in keys[i + 1 :]:
+            v, b = paired(observed, other, first, metric)
+            if len(v) >= 2 and v.size:
+                tested.append((first, other, paired_interval(v, b, 1 - alpha)))
+    if not tested:
+        return ""
+    parts = []
+    for (first, other, c), p in zip(tested, holm([c.p for *_, c in tested]), strict=True):
+        scale = 100 / abs(c.baseline_mean) if c.baseline_mean else math.nan
+        told = "told apart" if p < alpha else "not told apart"
+        parts.append(
+            f"{other} − {first} {pct(c.delta * scale)} [{pct(c.ci_low * scale)}, {pct(c.ci_high * scale)}], "
+            f"Holm-adjusted {p_text(p)}: {told}"
+        )
+    return (
+        f"\nBetween the candidates ({split} `{metric}`, Δ in % of the first one's mean, each pair on the seeds "
+        f"both have, Holm over the {len(tested)} pairs at α={alpha:g}): " + "; ".join(parts) + ".\n"
+    )
+
+
+def tag_runs(client: MlflowClient, conf: Confirmation | None, runs: list[ChildRun]) -> None:
+    """Each confirmation run carries its candidate's verdict (the base preset's: `baseline`), as an
+    ablation's children do, so the runs table filters and groups them by the answer."""
+    if conf is None:
+        return
+    words = child_verdicts(conf.info, conf.table)
+    for run in runs:
+        word = words.get(run.variant)
+        if word and run.tags.get(TAG_CHILD_VERDICT) != word:
+            RunTracker(client, run.run_id, asynchronous=False).write(tags={TAG_CHILD_VERDICT: word})
 
 
 def weights_text(runs: list[ChildRun], variant: str) -> str:
