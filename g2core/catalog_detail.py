@@ -60,6 +60,14 @@ def describe_study(name: str, path: Path, description: str, preset_lines: dict[s
             f"{INDENT}search space (loss.weights.<term>):",
             *(f"{INDENT * 2}{t} in [{lo:g}, {hi:g}]" for t, (lo, hi) in spec.search_space.items()),
         ]
+        if spec.confirm:  # g2core.study.confirm: what the search's answer rests on
+            n = spec.confirm_top_k + 1
+            lines += [
+                f"{INDENT}confirmation: the top {spec.confirm_top_k} weight sets and {spec.base_variant} trained "
+                f"again over fresh seeds,",
+                f"{INDENT * 2}{spec.first_seeds} then up to {spec.max_seeds} while undecided "
+                f"({n * spec.first_seeds} to {n * spec.max_seeds} runs), decided on the test split",
+            ]
     else:
         baseline = spec.baseline or spec.variants[0]
         lines.append(f"{INDENT}baseline: {baseline} (every other variant is compared with it)")

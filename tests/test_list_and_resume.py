@@ -39,6 +39,7 @@ def test_list_a_study_shows_its_variants_weights_baseline_and_seeds() -> None:
 def test_list_a_search_and_a_preset_in_full() -> None:
     search = detail("weight_search")
     assert "base preset: baseline (ssi 0.5, silog 0.5)" in search and "rgrad in [0, 0.5]" in search
+    assert "confirmation: the top 3 weight sets and baseline" in search and "(8 to 12 runs)" in search
     # The whole description, not its first comment line cut mid-sentence.
     assert "Optuna's figures end up on the MLflow parent run." in " ".join(search.split())
     preset = detail("da2_finetune")
