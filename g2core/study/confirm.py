@@ -117,7 +117,9 @@ def describe(stage: Stage) -> str:
     spec = stage.plan.spec
     keys = ", ".join(spec.variants[1:])
     n = len(spec.variants)
+    first, last = n * spec.first_seeds, n * spec.max_seeds
+    trials = f"{first} trials" if first == last else f"{first} to {last} trials"
     return (
         f"confirmation: the search's top {len(spec.candidates)} ({keys}) against {spec.baseline} on the test "
-        f"split, seeds {list(spec.seeds)} until decided: {n * spec.first_seeds} to {n * spec.max_seeds} trials"
+        f"split, seeds {list(spec.seeds)} until decided: {trials}"
     )
