@@ -60,6 +60,9 @@ def describe_study(name: str, path: Path, description: str, preset_lines: dict[s
             f"{INDENT}search space (loss.weights.<term>):",
             *(f"{INDENT * 2}{t} in [{lo:g}, {hi:g}]" for t, (lo, hi) in spec.search_space.items()),
         ]
+        if spec.objectives:  # a Pareto search: each objective in its own direction
+            shown = ", ".join(f"{m} ({d})" for m, d in zip(spec.objectives, spec.directions, strict=True))
+            lines.append(f"{INDENT}objectives: {shown}; candidates from the Pareto front")
         if spec.confirm:  # g2core.study.confirm: what the search's answer rests on
             n = spec.confirm_top_k + 1
             lines += [

@@ -217,6 +217,7 @@ class StudyTags:
     status: str = STATUS_UNKNOWN
     storage: str = ""
     design: str = ""  # the decision rule as JSON (g2core.design.Design), "" = the default
+    objectives: tuple[str, ...] = ()  # a multi-objective search's metrics (study.objectives)
 
     def encode(self) -> dict[str, str]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -227,10 +228,15 @@ class StudyTags:
         raw = {f.name: tags.get(study_tag(f.name)) for f in fields(cls)}
         items = {
             k: tuple(x.strip() for x in (raw.pop(k) or "").split(",") if x.strip())
-            for k in ("variants", "seeds")
+            for k in ("variants", "seeds", "objectives")
         }
         seeds = tuple(int(x) for x in items["seeds"] if x.lstrip("-").isdigit())
-        return cls(**{k: v for k, v in raw.items() if v}, variants=items["variants"], seeds=seeds)
+        return cls(
+            **{k: v for k, v in raw.items() if v},
+            variants=items["variants"],
+            seeds=seeds,
+            objectives=items["objectives"],
+        )
 
 
 def verdict_tag(variant: str) -> str:

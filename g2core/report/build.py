@@ -17,7 +17,7 @@ from mlflow import MlflowClient
 from g2core.names import REPORT_DIR, REPORT_HTML, ROBUSTNESS_ALIGNS, TEST, study_experiment
 from g2core.tracking import RunTracker
 
-from . import confirmation, markdown, verdicts
+from . import confirmation, markdown, pareto, verdicts
 from . import cross_dataset as across
 from .collect import ReportError, StudyInfo, load_study
 from .columns import Columns, choose_columns, value_columns
@@ -114,6 +114,8 @@ def write_report(
     if cross is not None:
         files.append(across.write_csv(cross, out_dir))
     drawn = draw_figures(client, info, summary, columns, out_dir, notes, comparison) if figures else []
+    front = pareto.front(info, children)  # a Pareto search's front (study.objectives), None otherwise
+    drawn += pareto.draw_front(front, out_dir) if figures else []
     files += drawn + svg_files(drawn)
 
     text = markdown.readme(
@@ -135,6 +137,7 @@ def write_report(
         text = with_section(text, balance)
     text = across.with_section(text, info, cross)
     text = confirmation.with_section(text, confirmed)  # a search's confirmed answer first
+    text = pareto.with_section(text, front)
     readme = out_dir / "README.md"
     readme.write_text(text, encoding="utf-8")
     files.insert(0, readme)

@@ -57,6 +57,7 @@ class StudyInfo:
     parent_run_id: str | None
     notes: list[str] = field(default_factory=list)
     design: Design = field(default_factory=Design)  # how the primary comparisons are decided
+    objectives: list[str] = field(default_factory=list)  # a Pareto search's metrics (study.objectives)
 
     @property
     def metric_name(self) -> str:
@@ -234,6 +235,7 @@ def _study_info(
         parent_run_id=parent.info.run_id if parent is not None else None,
         notes=notes,
         design=Design.from_json(settings.design),
+        objectives=list(settings.objectives),
     )
 
 

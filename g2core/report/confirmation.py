@@ -159,8 +159,11 @@ def tag_runs(client: MlflowClient, conf: Confirmation | None, runs: list[ChildRu
 def weights_text(runs: list[ChildRun], variant: str) -> str:
     """A candidate's non-zero loss weights as its runs logged them: `ssi=0.42 silog=0.8`."""
     run = next((c for c in runs if c.variant == variant), None)
-    if run is None:
-        return ""
+    return run_weights(run) if run is not None else ""
+
+
+def run_weights(run: ChildRun) -> str:
+    """A run's non-zero loss weights (its `loss.weights.*` params): `ssi=0.42 silog=0.8`."""
     weights = {t: run.params.get(weight_param(t), "") for t in terms_of(run.params, prefix=weight_param(""))}
     shown = []
     for term, text in weights.items():

@@ -42,15 +42,18 @@ class Stage:
 
 def top_candidates(spec: StudySpec, search: optuna.Study) -> dict[str, dict[str, float]]:
     """Run key -> weights of the search's best `confirm_top_k` distinct weight sets by the validation
-    objective (finished trials only: a pruned trial was not trained to the end); ties by trial number."""
-    finished = [
-        t
-        for t in search.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
-        if t.value is not None and t.user_attrs.get(ATTR_KEY)
-    ]
+    objective (finished trials only: a pruned trial was not trained to the end); ties by trial number.
+    A Pareto search (study.objectives) takes them from its front only (Optuna's best_trials: no other
+    finished trial is at least as good on every objective and better on one), ordered by the first objective."""
+    pool = (
+        search.best_trials
+        if spec.objectives
+        else search.get_trials(deepcopy=False, states=(TrialState.COMPLETE,))
+    )
+    finished = [t for t in pool if t.values and t.user_attrs.get(ATTR_KEY)]
     sign = 1.0 if spec.direction == "minimize" else -1.0
     chosen: dict[str, dict[str, float]] = {}
-    for trial in sorted(finished, key=lambda t: (sign * float(t.value), t.number)):
+    for trial in sorted(finished, key=lambda t: (sign * float(t.values[0]), t.number)):
         key = str(trial.user_attrs[ATTR_KEY])  # a retried trial has its weights, so its key: one candidate
         if key not in chosen:
             chosen[key] = {term: float(trial.params[WEIGHT_PARAM.format(term)]) for term in spec.search_space}
@@ -83,6 +86,7 @@ def confirm_spec(spec: StudySpec, search: optuna.Study) -> StudySpec | None:
         seeds_auto=True,
         candidates=candidates,
         round_pairs=(),
+        objectives=(),  # each candidate is decided on the first objective, the deciding metric
     )
 
 

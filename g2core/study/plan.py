@@ -107,7 +107,9 @@ def load_study(plan: TrialPlan) -> tuple[optuna.Study, optuna.storages.BaseStora
     """The study as a worker sees it (its sampler and pruner), and the storage it was opened on."""
     spec = plan.spec
     sampler = search_sampler(spec.n_trials, spec.seeds[0])
-    pruner = median_pruner(spec.pruner_warmup_epochs) if spec.kind == "search" else optuna.pruners.NopPruner()
+    # Optuna cannot prune a multi-objective trial (no intermediate values): a Pareto search trains every trial
+    pruned = spec.kind == "search" and not spec.objectives
+    pruner = median_pruner(spec.pruner_warmup_epochs) if pruned else optuna.pruners.NopPruner()
     storage = open_storage(plan.storage_url)
     study = optuna.load_study(study_name=spec.optuna_name, storage=storage, sampler=sampler, pruner=pruner)
     return study, storage
@@ -119,7 +121,7 @@ def trial_hooks(spec: StudySpec, trial: optuna.Trial | None, ranks: Dist = ONE_P
     the others): its decision is broadcast, so that every rank stops together."""
 
     def on_validation(epoch: int, metrics: dict[str, float]) -> None:
-        if spec.kind != "search":
+        if spec.kind != "search" or spec.objectives:
             return
         pruned = False
         if trial is not None:

@@ -102,6 +102,7 @@ def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg:
         STATUS_RUNNING,
         spec.storage_url(cfg.paths.root),  # redacted with every tag
         spec.design.to_json(),
+        objectives=tuple(spec.objectives),
     )
     parent = open_run(
         client,
@@ -190,12 +191,18 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
-        study_name=spec.name, storage=storage, direction=spec.direction, load_if_exists=True
+        study_name=spec.name, storage=storage, directions=spec.directions, load_if_exists=True
     )
-    if study.direction.name.lower() != spec.direction:
+    stored = [d.name.lower() for d in study.directions]
+    if stored != spec.directions:
+        key = (
+            f"study.objectives={list(spec.objectives)}"
+            if spec.objectives
+            else f"study.direction={spec.direction}"
+        )
         raise ConfigError(
-            f"study.direction={spec.direction}: the stored study {spec.name!r} was created to "
-            f"{study.direction.name.lower()}; use another study.name or the same direction"
+            f"{key}: the stored study {spec.name!r} was created to {', '.join(stored)}; use another "
+            "study.name or the same objectives and direction"
         )
     record_settings(study, settings)
     _check_choices(study, spec)

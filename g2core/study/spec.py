@@ -13,7 +13,7 @@ from omegaconf import DictConfig, OmegaConf
 
 from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
 from g2core.design import SPENDING, Design
-from g2core.names import LOSS_TERMS, VAL, metric_key, study_experiment
+from g2core.names import LOSS_TERMS, METRICS, VAL, metric_key, metric_spec, strip_split, study_experiment
 from g2core.study.launch.settings import check_launcher
 from g2core.study.test_sets import parse_test_sets
 from g2core.validate import check_keys
@@ -56,6 +56,10 @@ class StudySpec:
     # decided (first_seeds..max_seeds) and compare them on the test split (g2core.study.confirm)
     confirm: bool = True
     confirm_top_k: int = 3
+    # search: two or more validation metrics searched together (Optuna's multi-objective TPE, no pruning), each
+    # in its own direction (g2core.names.metric_spec); the first is the deciding metric (checkpoint selection,
+    # the confirmation's verdict), the candidates come from the Pareto front (g2core.study.confirm)
+    objectives: tuple[str, ...] = ()
     # set by g2core.study.confirm on the confirmation stage's spec: the stage (its own Optuna study) and
     # its candidates, run key -> the weights that replace base_variant's
     stage: str = ""
@@ -77,6 +81,16 @@ class StudySpec:
             (self.first_seeds, self.max_seeds) if self.seeds_auto or confirming else (len(self.seeds),) * 2
         )
         return Design(self.alpha, self.equivalence_margin, first, last, self.alpha_spending)
+
+    @property
+    def directions(self) -> list[str]:
+        """Optuna's direction of each objective (the study's direction alone when there is one)."""
+        if not self.objectives:
+            return [self.direction]
+        lower = (
+            metric_spec(strip_split(m), self.direction == "minimize").lower_is_better for m in self.objectives
+        )
+        return ["minimize" if low else "maximize" for low in lower]
 
     @property
     def optuna_name(self) -> str:
@@ -205,6 +219,12 @@ def load_spec(cfg: DictConfig) -> StudySpec:
                     f"study.search_space.{term}={bounds!r}: expected [low, high] with 0 <= low < high"
                 )
             space[str(term)] = (float(bounds[0]), float(bounds[1]))
+        s["objectives"] = _objectives(s.get("objectives"))
+        if s["objectives"]:
+            s["metric"] = s["objectives"][0]
+            s["direction"] = (
+                "minimize" if metric_spec(strip_split(s["metric"]), True).lower_is_better else "maximize"
+            )
         if not isinstance(s["confirm"], bool):
             raise ConfigError(f"study.confirm={s['confirm']!r}: expected true or false")
         if not _is_int(s["confirm_top_k"], 1):
@@ -246,6 +266,22 @@ def load_spec(cfg: DictConfig) -> StudySpec:
 
 
 AUTO = "auto"
+
+
+def _objectives(value: Any) -> tuple[str, ...]:
+    """study.objectives: none, or two or more distinct validation metrics such as [val/abs_rel, val/dbe_acc]."""
+    if not value:
+        return ()
+    metrics = tuple(str(m) for m in value) if isinstance(value, list | tuple) else ()
+    known = [metric_key(VAL, m) for m in METRICS]
+    if len(metrics) < 2 or len(set(metrics)) != len(metrics) or not set(metrics) <= set(known):
+        raise ConfigError(
+            f"study.objectives={value!r}: expected two or more distinct validation metrics, e.g. "
+            f"[val/abs_rel, val/dbe_acc]; known: {', '.join(known)}"
+        )
+    return metrics
+
+
 RUNTIME_KEYS = ("stage", "candidates")  # set by g2core.study.confirm, never by a study's YAML
 
 

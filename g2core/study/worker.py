@@ -62,7 +62,7 @@ def say(message: str) -> None:
     print(f"[{time.strftime('%H:%M:%S')}] {message}", flush=True)
 
 
-def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
+def objective(trial: optuna.Trial, plan: TrialPlan) -> float | tuple[float, ...]:
     spec = plan.spec
     if spec.kind == "ablation":
         if ATTR_KEY not in trial.user_attrs:  # queued pairs carry their key; ask() made this one afresh
@@ -96,11 +96,12 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float:
         say(f"{name} FAILED: {key}: {type(exc).__name__}: {exc}")
         raise
     value = result.best[strip_split(spec.metric)]
+    values = tuple(result.best[strip_split(m)] for m in spec.objectives)  # a Pareto search: every objective
     note = " (already trained)" if result.already_finished else f" in {time.time() - started:.0f}s"
     say(
         f"{name} done: {key}: {spec.metric}={value:.4f} delta1={result.best.get('delta1', float('nan')):.3f}{note}"
     )
-    return value
+    return values if values else value
 
 
 def work(plan: TrialPlan) -> None:
