@@ -102,7 +102,13 @@ def clause(r: pd.Series | None, variant: str, info: StudyInfo, design: Design) -
             f"equivalence {p_text(r['p_equivalence'])})"
         )
     if verdict == UNDECIDED:
-        return f"{variant}: undecided at {int(r['n_seeds'])} seeds, {seeds_text(r['seeds_to_decide'])} would decide ({numbers})"
+        needed = r["seeds_to_decide"]
+        more = (
+            "more seeds alone would not decide it (more test images would)"
+            if math.isinf(needed)
+            else f"{seeds_text(needed)} would decide it"
+        )
+        return f"{variant}: undecided at {int(r['n_seeds'])} seeds, {more} ({numbers})"
     return f"{variant} is {verdict} than {info.baseline} ({numbers})"
 
 
