@@ -50,6 +50,14 @@ def test_runs_table_nests_children_under_the_study_run(page, logged_study: Logge
     close_assistant(page)
 
 
+def metric_cards(page):
+    """The run's metric chart cards; the per-epoch sample grid (log_image, SAMPLES_IMAGE_KEY) has a card of
+    its own that the metric search does not filter."""
+    from g2core.names import SAMPLES_IMAGE_KEY
+
+    return page.locator(CHART_CARD).filter(has_not_text=SAMPLES_IMAGE_KEY)
+
+
 def test_child_run_charts_show_per_term_losses_and_delta1(page, logged_study: LoggedStudy) -> None:
     page.goto(logged_study.run_url(CHART_RUN, "model-metrics"))
     search = page.get_by_placeholder("Search metric charts")
@@ -57,7 +65,7 @@ def test_child_run_charts_show_per_term_losses_and_delta1(page, logged_study: Lo
     close_assistant(page)
     # The search box takes a regular expression: keep exactly the charts under test on screen.
     search.fill("|".join(re.escape(key) for key in CHART_KEYS))
-    cards = page.locator(CHART_CARD)
+    cards = metric_cards(page)
     for key in CHART_KEYS:
         card = cards.filter(has_text=f"{CHART_RUN} ({key})")
         expect(card).to_have_count(1)
@@ -164,7 +172,7 @@ def test_children_have_no_reference_metrics(page, logged_study: LoggedStudy) -> 
     search = page.get_by_placeholder("Search metric charts")
     expect(search).to_be_visible()
     close_assistant(page)
-    cards = page.locator(CHART_CARD)
+    cards = metric_cards(page)
     search.fill(re.escape("val/delta1"))
     expect(cards).to_have_count(1)  # the charts are drawn: an empty answer below is not a page still loading
     search.fill(f"^{REF}/")
