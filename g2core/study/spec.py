@@ -122,6 +122,17 @@ def _is_int(value: Any, minimum: int) -> bool:
     return isinstance(value, int) and not isinstance(value, bool) and value >= minimum
 
 
+def _check_rounds(s: dict[str, Any], why: str) -> None:
+    """study.first_seeds / study.max_seeds, which seeds-until-decided rounds need (`why` names the setting)."""
+    for key in ("first_seeds", "max_seeds"):
+        if not _is_int(s[key], 2):
+            raise ConfigError(f"study.{key}={s[key]!r}: expected an integer >= 2 with {why}")
+    if s["max_seeds"] < s["first_seeds"]:
+        raise ConfigError(
+            f"study.max_seeds={s['max_seeds']}: must be >= study.first_seeds={s['first_seeds']}"
+        )
+
+
 def load_spec(cfg: DictConfig) -> StudySpec:
     """Read and check cfg.study against StudySpec; every error names the key to fix."""
     # conf/ablate.yaml selects study/launcher by default: a study without +study=<name> has only that
@@ -154,15 +165,7 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         raise ConfigError(f"study.variants: {list(variants)} lists a variant twice")
     s["seeds_auto"] = s["seeds"] == AUTO
     if s["seeds_auto"]:
-        for key, low in (("first_seeds", 2), ("max_seeds", 2)):
-            if not _is_int(s[key], low):
-                raise ConfigError(
-                    f"study.{key}={s[key]!r}: expected an integer >= {low} with study.seeds=auto"
-                )
-        if s["max_seeds"] < s["first_seeds"]:
-            raise ConfigError(
-                f"study.max_seeds={s['max_seeds']}: must be >= study.first_seeds={s['first_seeds']}"
-            )
+        _check_rounds(s, "study.seeds=auto")
         s["seeds"] = tuple(range(s["max_seeds"]))
     seeds = tuple(s["seeds"] or ())
     if not seeds or not all(_is_int(x, 0) for x in seeds):
@@ -230,15 +233,7 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         if not _is_int(s["confirm_top_k"], 1):
             raise ConfigError(f"study.confirm_top_k={s['confirm_top_k']!r}: expected an integer >= 1")
         if s["confirm"] and not s["seeds_auto"]:
-            for key, low in (("first_seeds", 2), ("max_seeds", 2)):
-                if not _is_int(s[key], low):
-                    raise ConfigError(
-                        f"study.{key}={s[key]!r}: expected an integer >= {low} with study.confirm"
-                    )
-            if s["max_seeds"] < s["first_seeds"]:
-                raise ConfigError(
-                    f"study.max_seeds={s['max_seeds']}: must be >= study.first_seeds={s['first_seeds']}"
-                )
+            _check_rounds(s, "study.confirm")
     s.update(
         name=name,
         variants=variants,
