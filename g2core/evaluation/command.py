@@ -35,7 +35,7 @@ from g2core.schema import SOURCES, DataConfig
 from g2core.tracking import check_tracking_uri, default_tracking_uri, get_or_create_experiment, open_run
 from g2core.validate import check_device, check_node, check_value
 
-from .dataset import dataset_name, evaluation_dataset
+from .dataset import dataset_name
 from .frame_size import scored_frames
 from .score import Scores, log_scores, score
 from .source import Checkpoint, build_checkpoint_model, open_checkpoint, scratch_dir
@@ -86,7 +86,7 @@ def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Eval
     """Evaluate cfg.ckpt on cfg.data; log an MLflow run when there is a store (see tracking_store).
 
     `data_preset`: the data=<preset> the command chose (Hydra's choice), which names the dataset."""
-    from g2core.train.setup import autocast_dtype, resolve_device
+    from g2core.train.setup import resolve_device
 
     source = _check(cfg)
     data = OmegaConf.to_container(cfg.data, resolve=True)
@@ -102,20 +102,15 @@ def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Eval
         model = build_checkpoint_model(checkpoint, device)
         in_channels = int((checkpoint.config.get("model") or {}).get("in_channels", 3))
         data, scored = scored_frames(data, split, model, str(cfg.eval.get("size", "frame")))
-        frames = evaluation_dataset(data, split, sparse_input=in_channels == 5)
         scores = score(
             model,
-            frames,
+            data,
+            split,
             name,
             in_channels=in_channels,
-            min_depth=float(data["min_depth"]),
-            max_depth=float(data["max_depth"]),
-            eigen_crop=bool(data.get("eigen_crop", False)),
             align=align,
             device=device,
-            batch_size=int(data["batch_size"]),
-            num_workers=int(data.get("num_workers", 0)),
-            amp_dtype=autocast_dtype(str(cfg.trainer.precision), device),
+            precision=str(cfg.trainer.precision),
         )
         result = Evaluation(checkpoint, scores, align, split, None, uri, scored=scored)
         if client is not None:

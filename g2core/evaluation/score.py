@@ -7,19 +7,24 @@ checkpoint's `eval/<dataset>/*` and its run's `test/*` are comparable when the f
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
 import torch
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader
 
 from g2core.config import ConfigError
 from g2core.metrics import DepthMetrics
 from g2core.names import eval_key, eval_per_image_artifact
 from g2core.tracking import RunTracker
 from g2core.train.evaluate import evaluate_per_image, per_image_summary
+from g2core.train.setup import autocast_dtype
+
+from .dataset import evaluation_dataset
 
 
 @dataclass
@@ -38,24 +43,27 @@ class Scores:
 @torch.no_grad()
 def score(
     model: torch.nn.Module,
-    frames: Dataset,
+    data: Mapping[str, Any],
+    split: str,
     dataset: str,
     *,
     in_channels: int,
-    min_depth: float,
-    max_depth: float,
-    eigen_crop: bool,
     align: str,
     device: torch.device,
-    batch_size: int = 8,
-    num_workers: int = 0,
-    amp_dtype: torch.dtype | None = None,
+    precision: str,
 ) -> Scores:
-    """Every metric of every image of `frames`, aligned as `align` says (trainer.align's modes)."""
+    """Every metric of every image of `data`'s `split` frames (a resolved data config: its depth range, crop,
+    batch size and workers), aligned as `align` says (trainer.align's modes), in trainer.precision's autocast."""
+    frames = evaluation_dataset(data, split, sparse_input=in_channels == 5)
     if len(frames) == 0:
         raise ConfigError(f"eval.dataset={dataset}: the dataset has no frames to evaluate")
-    loader = DataLoader(frames, batch_size=batch_size, shuffle=False, num_workers=num_workers)
-    metrics = DepthMetrics(min_depth, max_depth, eigen_crop=eigen_crop).to(device)
+    loader = DataLoader(
+        frames, batch_size=int(data["batch_size"]), shuffle=False, num_workers=int(data.get("num_workers", 0))
+    )
+    metrics = DepthMetrics(
+        float(data["min_depth"]), float(data["max_depth"]), eigen_crop=bool(data.get("eigen_crop", False))
+    ).to(device)
+    amp_dtype = autocast_dtype(precision, device)
     rows, clamped = evaluate_per_image(
         model, loader, metrics, device=device, in_channels=in_channels, align_mode=align, amp_dtype=amp_dtype
     )

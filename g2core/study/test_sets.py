@@ -86,11 +86,11 @@ def evaluate_test_sets(
         return []
     from mlflow import MlflowClient
 
-    from g2core.evaluation import Checkpoint, build_checkpoint_model, evaluation_dataset, log_scores, score
+    from g2core.evaluation import Checkpoint, build_checkpoint_model, log_scores, score
     from g2core.evaluation.source import scratch_dir
     from g2core.tracking import RunTracker, resolve_tracking_uri
     from g2core.train.checkpoint import load
-    from g2core.train.setup import autocast_dtype, resolve_device
+    from g2core.train.setup import resolve_device
 
     client = MlflowClient(resolve_tracking_uri(cfg.tracking.uri, cfg.paths.root))
     logged = {eval_dataset_of(key) for key in client.get_run(run_id).data.metrics}
@@ -105,21 +105,16 @@ def evaluate_test_sets(
     in_channels = int(cfg.model.in_channels)
     with scratch_dir() as tmp:
         for name in todo:
-            data = test_sets[name]
             started = time.time()
             scores = score(
                 model,
-                evaluation_dataset(data, "all", sparse_input=in_channels == 5),
+                test_sets[name],
+                "all",
                 name,
                 in_channels=in_channels,
-                min_depth=float(data["min_depth"]),
-                max_depth=float(data["max_depth"]),
-                eigen_crop=bool(data.get("eigen_crop", False)),
                 align=str(cfg.trainer.align),
                 device=device,
-                batch_size=int(data["batch_size"]),
-                num_workers=int(data.get("num_workers", 0)),
-                amp_dtype=autocast_dtype(str(cfg.trainer.precision), device),
+                precision=str(cfg.trainer.precision),
             )
             log_scores(run, scores, Path(tmp))
             print(
