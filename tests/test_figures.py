@@ -49,12 +49,12 @@ from g2core.names import (
     weight_param,
 )
 from g2core.report import write_report
-from g2core.report.build import _summary  # the report's own per-group summary (a search ranks its trials)
 from g2core.report.collect import load_study
 from g2core.report.columns import choose_columns, value_columns
 from g2core.report.figures import metric_points
 from g2core.report.samples import load_samples
 from g2core.report.search_figures import rebuild_study, trial_frame
+from g2core.report.summary import report_summary  # a search ranks its trials
 from g2core.report.values import OBJECTIVE, run_values, select_runs
 from g2core.sample_grid import ERROR_CMAP, Evaluation, build_grid, draw_grid, new_figure
 from g2core.train.evaluate import draw_samples
@@ -191,7 +191,7 @@ def _report_inputs(client: MlflowClient, uri: str, study: str):
     info, children = load_study(client, uri, study, study_experiment(study))
     values, _ = run_values(client, info, select_runs(info, children), TEST)
     columns = choose_columns(info, values, value_columns(info))
-    return columns, _summary(info, values, columns)
+    return columns, report_summary(info, values, columns)
 
 
 def test_metric_figure_draws_seeds_and_the_tables_ci(ablation) -> None:

@@ -69,3 +69,25 @@ def test_the_study_package_has_no_import_circle() -> None:
 
     circles = sorted(name for name in study if reaches(name, name, set()))
     assert not circles, f"modules on an import circle: {', '.join(circles)}"
+
+
+# The report's read stage and what it reads with; parent.py and build.py write the report into MLflow, looks.py
+# replays the decisions for a running study. Everything else in report/ decides or draws from what was read.
+REPORT_IO = {"read", "collect", "values", "observations", "curves", "samples", "parent", "build", "looks"}
+
+
+def test_the_report_reads_mlflow_in_one_stage() -> None:
+    """report/ reads, then decides, then renders (issue 25): no module of the decide or render stage imports
+    mlflow, so that no MLflow read can happen while the statistics are computed or the files drawn."""
+    report = PACKAGE / "report"
+    wrong = []
+    for path in sorted(report.glob("*.py")):
+        if path.stem in REPORT_IO or path.stem == "__init__":
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            names = (
+                [a.name for a in node.names] if isinstance(node, ast.Import)
+                else [node.module or ""] if isinstance(node, ast.ImportFrom) else []
+            )  # fmt: skip
+            wrong += [f"report/{path.name} imports {n}" for n in names if n.split(".")[0] == "mlflow"]
+    assert not wrong, "read MLflow in report/read.py, not while deciding or drawing:\n" + "\n".join(wrong)

@@ -14,12 +14,10 @@ import math
 from dataclasses import dataclass, replace
 
 import pandas as pd
-from mlflow import MlflowClient
 
 from g2core.names import (
     BEST,
     STAGE_CONFIRM,
-    TAG_CHILD_VERDICT,
     TAG_STAGE,
     VERDICT_BASELINE,
     metric_key,
@@ -27,7 +25,6 @@ from g2core.names import (
     terms_of,
     weight_param,
 )
-from g2core.tracking import RunTracker
 
 from . import verdicts
 from .collect import ChildRun, StudyInfo
@@ -35,12 +32,9 @@ from .columns import value_columns
 from .delta_tables import delta_text
 from .fmt import mean_std, p_text, pct, sig
 from .interval import paired_interval
-from .observations import observations
-from .parent import child_verdicts
 from .significance import holm, paired
 from .summary import Summary, summarize
 from .tables import Cell, Table, to_markdown
-from .values import run_values, select_runs
 
 SECTION = "## Confirmation\n"
 
@@ -86,22 +80,25 @@ def search_objectives(info: StudyInfo, search: list[ChildRun]) -> dict[str, floa
     return {c.name: c.metrics[key] for c in search if c.status == "FINISHED" and key in c.metrics}
 
 
+@dataclass
+class ConfirmationRuns:
+    """The confirmation stage as read from MLflow (the report's read stage)."""
+
+    info: StudyInfo  # stage_study's ablation-shaped settings
+    runs: list[ChildRun]
+    values: pd.DataFrame  # run_values of the counted runs
+    observed: pd.DataFrame  # their per-image tables (observations)
+
+
 def confirm(
-    client: MlflowClient,
-    info: StudyInfo,
-    search: list[ChildRun],
-    runs: list[ChildRun],
-    split: str,
-    notes: list[str],
+    read: ConfirmationRuns | None, info: StudyInfo, search: list[ChildRun], split: str
 ) -> Confirmation | None:
     """The confirmed answer of a search, or None for an ablation or a search without confirmation runs."""
-    if not info.is_search or not runs:
+    if read is None:
         return None
-    staged, runs = stage_study(info, search, runs)
+    staged, runs, observed = read.info, read.runs, read.observed
     metrics = value_columns(staged)
-    values, _ = run_values(client, staged, select_runs(staged, runs), split)
-    summary = summarize(values, list(staged.variants), metrics)
-    observed = observations(client, values, metrics, split, notes)
+    summary = summarize(read.values, list(staged.variants), metrics)
     table = verdicts.comparisons(staged, observed, metrics)
     groups = [g for g in summary.groups if summary.runs(g) > 0]
     if staged.baseline not in groups:
@@ -142,18 +139,6 @@ def between(staged: StudyInfo, observed: pd.DataFrame, split: str) -> str:
         f"\nBetween the candidates ({split} `{metric}`, Δ in % of the first one's mean, each pair on the seeds "
         f"both have, Holm over the {len(tested)} pairs at α={alpha:g}): " + "; ".join(parts) + ".\n"
     )
-
-
-def tag_runs(client: MlflowClient, conf: Confirmation | None, runs: list[ChildRun]) -> None:
-    """Each confirmation run carries its candidate's verdict (the base preset's: `baseline`), as an
-    ablation's children do, so the runs table filters and groups them by the answer."""
-    if conf is None:
-        return
-    words = child_verdicts(conf.info, conf.table)
-    for run in runs:
-        word = words.get(run.variant)
-        if word and run.tags.get(TAG_CHILD_VERDICT) != word:
-            RunTracker(client, run.run_id, asynchronous=False).write(tags={TAG_CHILD_VERDICT: word})
 
 
 def weights_text(runs: list[ChildRun], variant: str) -> str:

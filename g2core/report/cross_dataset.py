@@ -12,21 +12,15 @@ numbers and marks (corrected in that table's own family), so the two tables neve
 from __future__ import annotations
 
 import math
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-from mlflow import MlflowClient
 
 from g2core.names import (
-    IMAGE_COLUMN,
-    TAG_SEED,
-    TAG_VARIANT,
     TEST,
     eval_dataset_of,
     eval_key,
-    eval_per_image_artifact,
     metric_spec,
 )
 
@@ -34,7 +28,6 @@ from . import verdicts
 from .collect import ChildRun, StudyInfo
 from .delta_tables import delta_text
 from .fmt import mean_std
-from .observations import per_image_table
 from .significance import holm, mark
 from .summary import Summary, summarize
 from .tables import Cell, Table, header_label, to_markdown
@@ -62,26 +55,30 @@ def test_sets_of(runs: list[ChildRun]) -> list[str]:
     return sorted({name for run in runs for key in run.metrics if (name := eval_dataset_of(key))})
 
 
+def counted_runs(info: StudyInfo, runs: list[ChildRun], name: str) -> list[ChildRun]:
+    """The runs of an ablation's variants that logged test set `name`."""
+    return [r for r in runs if r.variant and eval_key(name, info.metric_name) in r.metrics]
+
+
 def cross_dataset(
-    client: MlflowClient,
     info: StudyInfo,
     runs: list[ChildRun],
+    observed: dict[str, pd.DataFrame],
     summary: Summary,
     comparison: pd.DataFrame,
     split: str,
-    notes: list[str],
 ) -> CrossDataset | None:
-    """The table, or None for a search or a study without test sets. `summary` and `comparison` are the
-    main table's (the own test split's column); `runs` the runs the report counts."""
+    """The table, or None for a search or a study without test sets. `observed`: each test set's per-image
+    long table (observations.test_set_observations); `summary` and `comparison` are the main table's (the
+    own test split's column); `runs` the runs the report counts."""
     datasets = test_sets_of(runs)
     if info.is_search or not datasets:
         return None
     metrics = deciding_metrics(info)
     per_set, frames = {}, []
     for name in datasets:
-        counted = [r for r in runs if r.variant and eval_key(name, info.metric_name) in r.metrics]
-        per_set[name] = _summary(info, counted, name, metrics)
-        found = verdicts.comparisons(info, _observations(client, counted, name, metrics, notes), metrics)
+        per_set[name] = _summary(info, counted_runs(info, runs, name), name, metrics)
+        found = verdicts.comparisons(info, observed.get(name, pd.DataFrame()), metrics)
         if not found.empty:
             frames.append(found.assign(dataset=name)[["dataset", *found.columns]])
     cross = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
@@ -105,29 +102,6 @@ def _summary(info: StudyInfo, runs: list[ChildRun], name: str, metrics: list[str
         for r in runs
     ]
     return summarize(pd.DataFrame(rows), list(info.variants), metrics)
-
-
-def _observations(
-    client: MlflowClient, runs: list[ChildRun], name: str, metrics: list[str], notes: list[str]
-) -> pd.DataFrame:
-    """variant, seed, image and one column per metric: every counted run's per-image table of the set."""
-    frames, lacking = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for run in (r for r in runs if r.seed is not None):
-            table = per_image_table(client, run.run_id, Path(tmp), eval_per_image_artifact(name))
-            if table is None:
-                lacking.append(run.name)
-                continue
-            table = table.reindex(columns=[IMAGE_COLUMN, *metrics])
-            table.insert(0, TAG_SEED, int(run.seed))
-            table.insert(0, TAG_VARIANT, run.variant)
-            frames.append(table)
-    if lacking:
-        notes.append(
-            f"Runs without {eval_per_image_artifact(name)}, left out of the tests on test set {name}: "
-            f"{', '.join(lacking)}."
-        )
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def _cell(summary: Summary, comparison: pd.DataFrame, info: StudyInfo, variant: str, metric: str) -> Cell:

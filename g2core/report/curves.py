@@ -1,13 +1,15 @@
-"""Metric histories for the curve figures, fetched only for the keys and runs a figure draws."""
+"""Metric histories from MLflow (a read of the report's first stage): the curve figures' keys for the runs a
+figure draws, and each run's mean gradient share per loss term."""
 
 from __future__ import annotations
 
 import pandas as pd
 from mlflow import MlflowClient
 
-from g2core.names import TRAIN, VAL_EPOCH_KEY, term_key
+from g2core.names import TRAIN, VAL_EPOCH_KEY, grad_share_key, term_key, terms_of
 
-from .collect import metric_history
+from .collect import ChildRun, StudyInfo, metric_history
+from .values import group_of
 
 CURVE_COLUMNS = ["group", "run_id", "key", "x", "value"]
 
@@ -42,6 +44,21 @@ def val_curves(client: MlflowClient, runs: pd.DataFrame, keys: list[str]) -> pd.
             keep = ~pd.isna(x)
             frames.append(_long(run.group, run.run_id, key, x[keep], history.to_numpy()[keep]))
     return _concat(frames)
+
+
+def grad_shares(
+    client: MlflowClient, info: StudyInfo, runs: list[ChildRun]
+) -> dict[str, dict[str, list[float]]]:
+    """group -> loss term -> each run's `train/grad_share_<term>` averaged over its logged steps (the user's own
+    terms too), groups in the order of `runs`; g2core.report.grad_shares draws the table."""
+    shares: dict[str, dict[str, list[float]]] = {}
+    for run in runs:
+        for term in terms_of(run.metrics, prefix=grad_share_key("")):
+            history = metric_history(client, run.run_id, grad_share_key(term))
+            if not history.empty:
+                group = shares.setdefault(group_of(info, run), {})
+                group.setdefault(term, []).append(float(history.mean()))
+    return shares
 
 
 def band(curves: pd.DataFrame, group: str, key: str) -> pd.DataFrame:

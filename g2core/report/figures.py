@@ -49,14 +49,38 @@ def figure(width: float, height: float) -> Iterator[Figure]:
         yield new_figure(width, height, layout="constrained")
 
 
-def save(fig: Figure, path: Path) -> Path:
-    """`path` (PNG) and the same figure as SVG beside it; returns the PNG's path."""
-    return save_figure(fig, path, DPI, svg=True)
+@dataclass(frozen=True)
+class Drawn:
+    """A figure of the report: its PNG (the README and report.html show it), the SVG beside it, its caption."""
+
+    path: Path
+    caption: str = ""
+
+    @property
+    def svg(self) -> Path:
+        return svg_of(self.path)
+
+
+def save(fig: Figure, path: Path, caption: str = "") -> Drawn:
+    """`path` (PNG) and the same figure as SVG beside it."""
+    return Drawn(save_figure(fig, path, DPI, svg=True), caption)
 
 
 def svg_of(png: Path) -> Path:
     """The SVG `save` writes beside a PNG."""
     return png.with_suffix(".svg")
+
+
+METRICS_CAPTION = (
+    "Each seed's value (dots) and the mean over seeds (line); for each variant the 95% CI of its Δ against the "
+    "baseline from the tables above (paired bootstrap), drawn from the baseline's mean (dashed): a CI that "
+    "misses the dashed line is a difference before correction, ▲/▼ after Holm."
+)
+QUALITATIVE_CAPTION = (
+    "The same validation images for every variant (first seed), aligned as the metrics align them "
+    "(`trainer.align`) and clamped to the depth range, one depth colour scale; below each, |pred − gt| / gt on "
+    "the evaluated pixels, one error colour scale for all."
+)
 
 
 def colours(groups: list[str]) -> dict[str, tuple[float, ...]]:
@@ -120,7 +144,7 @@ def metrics_figure(
     baseline: str,
     path: Path,
     comparison: pd.DataFrame | None = None,
-) -> Path:
+) -> Drawn:
     """One subplot per metric: each seed a dot, the mean a line, and each variant's 95% CI of Δ against the
     baseline from the tables (no bars: a bar's length from a truncated axis misleads)."""
     comparison = pd.DataFrame() if comparison is None else comparison
@@ -157,7 +181,7 @@ def metrics_figure(
                 "baseline's mean (dashed); ▲/▼: significant after Holm"
             )
         fig.suptitle(f"Metrics at the selected checkpoint ({text})", fontsize=10)
-        return save(fig, path)
+        return save(fig, path, METRICS_CAPTION)
 
 
 def _draw_points(ax, x: int, p: Points, colour: tuple[float, ...]) -> None:
@@ -187,8 +211,9 @@ def curves_figure(
     xlabel: str,
     suptitle: str,
     path: Path,
+    caption: str,
     log_y: bool = False,
-) -> Path:
+) -> Drawn:
     """One subplot per key: each group's mean over runs as a line, min-max over runs as a band."""
     palette = colours(groups)
     ncols = min(3, len(keys))
@@ -229,10 +254,10 @@ def curves_figure(
         if handles:
             fig.legend(handles, labels, loc="outside right upper", title="line: mean, band: min-max")
         fig.suptitle(suptitle, fontsize=11)
-        return save(fig, path)
+        return save(fig, path, caption)
 
 
-def qualitative_figure(samples: list[Samples], max_images: int, path: Path) -> Path:
+def qualitative_figure(samples: list[Samples], max_images: int, path: Path) -> Drawn:
     """Per validation image a depth row (image | ground truth | each group's prediction) and an error row,
     each prediction aligned as its run's metrics align it; one depth scale, one error scale.
 
@@ -248,4 +273,4 @@ def qualitative_figure(samples: list[Samples], max_images: int, path: Path) -> P
             "images for every variant; below each, its relative error",
             fontsize=11,
         )
-        return save(fig, path)
+        return save(fig, path, QUALITATIVE_CAPTION)

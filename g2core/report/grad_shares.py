@@ -9,13 +9,11 @@ logged have none: then there is no table.
 from __future__ import annotations
 
 import numpy as np
-from mlflow import MlflowClient
 
-from g2core.names import grad_share_key, ordered_terms, terms_of
+from g2core.names import ordered_terms
 
-from .collect import ChildRun, StudyInfo, metric_history
+from .collect import StudyInfo
 from .tables import Cell, Table, to_markdown
-from .values import group_of
 
 NOTE = (
     "Share of the gradient the prediction receives from each loss term, ‖∂(w·term)/∂pred‖ over the sum for all "
@@ -24,15 +22,9 @@ NOTE = (
 )
 
 
-def grad_share_table(client: MlflowClient, info: StudyInfo, runs: list[ChildRun]) -> Table | None:
-    """One row per group (in the order of `runs`), one column per loss term any run logged a share of."""
-    shares: dict[str, dict[str, list[float]]] = {}
-    for run in runs:
-        for term in terms_of(run.metrics, prefix=grad_share_key("")):  # the user's own terms too
-            history = metric_history(client, run.run_id, grad_share_key(term))
-            if not history.empty:
-                group = shares.setdefault(group_of(info, run), {})
-                group.setdefault(term, []).append(float(history.mean()))
+def grad_share_table(info: StudyInfo, shares: dict[str, dict[str, list[float]]]) -> Table | None:
+    """One row per group of `shares` (curves.grad_shares: group -> term -> each run's mean share), one column
+    per loss term any run logged a share of."""
     terms = ordered_terms(t for by_term in shares.values() for t in by_term)
     if not terms:
         return None

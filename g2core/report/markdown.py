@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from pathlib import Path
+from dataclasses import dataclass
 
 import pandas as pd
 
@@ -24,6 +24,7 @@ from . import verdicts
 from .collect import ChildRun, StudyInfo
 from .columns import Columns
 from .delta_tables import baseline_note, details_note
+from .figures import Drawn
 from .fmt import mean_std, sig
 from .observations import clamped_text
 from .provenance import provenance_section
@@ -222,65 +223,62 @@ def missing_section(
     return "\n".join(out)
 
 
-CAPTIONS = {
-    "metrics.png": "Each seed's value (dots) and the mean over seeds (line); for each variant the 95% CI of "
-    "its Δ against the baseline from the tables above (paired bootstrap), drawn from the baseline's mean "
-    "(dashed): a CI that misses the dashed line is a difference before correction, ▲/▼ after Holm.",
-    "train_curves.png": "Training loss per term: mean over seeds, band min-max.",
-    "val_curves.png": "Validation curves of the deciding metric and δ1: mean over seeds, band min-max.",
-    "qualitative.png": "The same validation images for every variant (first seed), aligned as the metrics "
-    "align them (`trainer.align`) and clamped to the depth range, one depth colour scale; below each, "
-    "|pred − gt| / gt on the evaluated pixels, one error colour scale for all.",
-    "search_history.png": "Optuna's optimisation history: objective of each trial and the best so far.",
-    "search_importance.png": "Optuna's parameter importances (fANOVA), on a study rebuilt from the MLflow runs.",
-    "search_parallel.png": "Optuna's parallel coordinates: loss weights of each trial and its objective.",
-    "search_slice.png": "Optuna's slice plot: the objective against each loss weight.",
-}
+@dataclass
+class ReadmeParts:
+    """What the README says: the study, its statistics, the tables (tables[0] results, tables[1] and [2] (if
+    any) against the baseline and the details), the figures and what is missing."""
+
+    title: str
+    uri: str
+    info: StudyInfo
+    summary: Summary
+    columns: Columns
+    tables: list[Table]
+    comparison: pd.DataFrame
+    split: str
+    children: list[ChildRun]
+    no_values: list[ChildRun]
+    drawn: list[Drawn]
+    notes: list[str]
+    robustness: str = ""
 
 
-def readme(
-    title: str,
-    uri: str,
-    info: StudyInfo,
-    summary: Summary,
-    columns: Columns,
-    tables: list[Table],
-    comparison: pd.DataFrame,
-    split: str,
-    children: list[ChildRun],
-    no_values: list[ChildRun],
-    drawn: list[Path],
-    notes: list[str],
-    robustness: str = "",
-) -> str:
-    """The README.md: tables[0] results, tables[1] and [2] (if any) against the baseline and the details."""
-    head = study_section(info, uri) + split_line(info, split) + "\n" + alignment_line(summary.values) + "\n"
+def readme(parts: ReadmeParts) -> str:
+    """The README.md, the verdict first."""
+    p, info, tables = parts, parts.info, parts.tables
+    head = (
+        study_section(info, p.uri)
+        + split_line(info, p.split)
+        + "\n"
+        + alignment_line(p.summary.values)
+        + "\n"
+    )
     # The answer first: the verdict, then the facts it rests on.
-    parts = [f"# {title}\n", "## Verdict\n", verdict(info, summary, comparison, split, robustness)]
-    parts += ["## Study\n", head]
-    parts += [
+    out = [f"# {p.title}\n", "## Verdict\n", verdict(info, p.summary, p.comparison, p.split, p.robustness)]
+    out += ["## Study\n", head]
+    out += [
         "## Results\n",
         to_markdown(tables[0]),
-        results_note(info, summary, bool(columns.terms), split),
-        reference_note(info, children),
+        results_note(info, p.summary, bool(p.columns.terms), p.split),
+        reference_note(info, p.children),
     ]
     if len(tables) > 2:
-        parts += [
+        out += [
             f"## Against the baseline ({info.baseline})\n",
             to_markdown(tables[1]),
-            baseline_note(split),
+            baseline_note(p.split),
         ]
-        parts += ["## Details of the tests\n", to_markdown(tables[2]), details_note()]
-    parts.append(
+        out += ["## Details of the tests\n", to_markdown(tables[2]), details_note()]
+    out.append(
         "Files: [table.csv](table.csv) (unrounded), [comparison.csv](comparison.csv) (every test, unrounded), "
         "[table.tex](table.tex) (booktabs), [table.html](table.html).\n"
     )
-    parts += ["## Provenance\n", provenance_section(summary.values, children)]
-    if drawn:
-        parts.append("## Figures\n")
+    out += ["## Provenance\n", provenance_section(p.summary.values, p.children)]
+    if p.drawn:
+        out.append("## Figures\n")
         # Each PNG has its SVG beside it (figures.save), for papers.
-        parts += [f"![{p.stem}]({p.name})\n\n{CAPTIONS.get(p.name, '')} [SVG]({p.stem}.svg)\n" for p in drawn]
-    parts += ["## Missing / failed\n", missing_section(info, children, no_values, split)]
-    if notes:
-        parts += ["## Notes\n", "\n".join(f"- {n}" for n in notes) + "\n"]
-    return "\n".join(parts)
+        out += [f"![{d.path.stem}]({d.path.name})\n\n{d.caption} [SVG]({d.svg.name})\n" for d in p.drawn]
+    out += ["## Missing / failed\n", missing_section(info, p.children, p.no_values, p.split)]
+    if p.notes:
+        out += ["## Notes\n", "\n".join(f"- {n}" for n in p.notes) + "\n"]
+    return "\n".join(out)

@@ -14,8 +14,19 @@ from pathlib import Path
 import pandas as pd
 from mlflow import MlflowClient
 
-from g2core.names import IMAGE_COLUMN, TAG_SEED, TAG_VARIANT, TEST, VAL, per_image_artifact
+from g2core.names import (
+    ALIGN_PARAM,
+    IMAGE_COLUMN,
+    ROBUSTNESS_ALIGNS,
+    TAG_SEED,
+    TAG_VARIANT,
+    TEST,
+    VAL,
+    eval_per_image_artifact,
+    per_image_artifact,
+)
 
+from .collect import ChildRun
 from .samples import quiet_downloads
 
 KEYS = [TAG_VARIANT, TAG_SEED, IMAGE_COLUMN]
@@ -72,6 +83,57 @@ def per_image_table(
     if IMAGE_COLUMN not in table.columns:
         return None
     return table.astype(float).assign(**{IMAGE_COLUMN: table[IMAGE_COLUMN].astype(int)})
+
+
+def align_observations(
+    client: MlflowClient, values: pd.DataFrame, metric: str, aligns: tuple[str, ...] = ROBUSTNESS_ALIGNS
+) -> dict[str, pd.DataFrame]:
+    """align -> the long table (variant, seed, image, metric) of every counted run evaluated under it; {}
+    when the runs are not aligned by a relative protocol (a metric-depth study) or a run lacks a table (a
+    run of an older version: no second table, no robustness claim). g2core.report.robustness decides."""
+    runs = values[values[TAG_SEED].notna()] if not values.empty else values
+    if runs.empty or not set(runs[ALIGN_PARAM]) <= set(ROBUSTNESS_ALIGNS) or len(aligns) < 2:
+        return {}
+    out = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        for align in aligns:
+            frames = []
+            for _, run in runs.iterrows():
+                own = run[ALIGN_PARAM] == align
+                artifact = per_image_artifact(TEST) if own else per_image_artifact(TEST, align)
+                table = per_image_table(client, str(run["run_id"]), Path(tmp) / align, artifact)
+                if table is None:
+                    return {}
+                frame = table[[IMAGE_COLUMN, metric]].copy()
+                frame.insert(0, TAG_SEED, int(run[TAG_SEED]))
+                frame.insert(0, TAG_VARIANT, run[TAG_VARIANT])
+                frames.append(frame)
+            out[align] = pd.concat(frames, ignore_index=True)
+    return out
+
+
+def test_set_observations(
+    client: MlflowClient, runs: list[ChildRun], name: str, metrics: list[str], notes: list[str]
+) -> pd.DataFrame:
+    """variant, seed, image and one column per metric: every counted run's per-image table of test set
+    `name` (study.test_sets; g2core.report.cross_dataset decides)."""
+    frames, lacking = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for run in (r for r in runs if r.seed is not None):
+            table = per_image_table(client, run.run_id, Path(tmp), eval_per_image_artifact(name))
+            if table is None:
+                lacking.append(run.name)
+                continue
+            table = table.reindex(columns=[IMAGE_COLUMN, *metrics])
+            table.insert(0, TAG_SEED, int(run.seed))
+            table.insert(0, TAG_VARIANT, run.variant)
+            frames.append(table)
+    if lacking:
+        notes.append(
+            f"Runs without {eval_per_image_artifact(name)}, left out of the tests on test set {name}: "
+            f"{', '.join(lacking)}."
+        )
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 
 def clamped_text(values: pd.DataFrame, column: str) -> str:

@@ -181,13 +181,18 @@ def log_study(
     if not info.is_search:
         parent.log_table(summary_table(table), SUMMARY_TABLE)
     parent.write(tags=tags, metrics=metrics, step=0)  # a summary has no training step
-    words = child_verdicts(info, table)
-    for child in children:
-        if child.variant in words and child.tags.get(TAG_CHILD_VERDICT) != words[child.variant]:
-            RunTracker(client, child.run_id, asynchronous=False).write(
-                tags={TAG_CHILD_VERDICT: words[child.variant]}
-            )
+    tag_verdicts(client, info, table, children)
     describe_experiment(client, info.experiment_id, experiment_note(info, len(children)))
+
+
+def tag_verdicts(client: MlflowClient, info: StudyInfo, table: pd.DataFrame, runs: list[ChildRun]) -> None:
+    """Each run carries its variant's verdict (the baseline's: `baseline`), so that the runs table filters and
+    groups them by the answer; a search's confirmation runs too, with their candidate's."""
+    words = child_verdicts(info, table)
+    for run in runs:
+        word = words.get(run.variant)
+        if word and run.tags.get(TAG_CHILD_VERDICT) != word:
+            RunTracker(client, run.run_id, asynchronous=False).write(tags={TAG_CHILD_VERDICT: word})
 
 
 def experiment_note(info: StudyInfo, runs: int) -> str:

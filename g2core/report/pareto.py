@@ -18,6 +18,7 @@ from g2core.names import BEST, metric_key, metric_spec, strip_split
 
 from .collect import ChildRun, StudyInfo
 from .confirmation import run_weights
+from .figures import Drawn
 from .fmt import sig
 from .search_figures import draw
 from .tables import Cell, Table, to_markdown
@@ -58,7 +59,7 @@ def front(info: StudyInfo, children: list[ChildRun]) -> Front | None:
     return Front(list(info.objectives), lower, runs, values, non_dominated(values, lower))
 
 
-def draw_front(result: Front | None, out_dir: Path) -> list[Path]:
+def draw_front(result: Front | None, out_dir: Path) -> list[Drawn]:
     """Optuna's Pareto-front figure, on an in-memory study of the trials' objective values."""
     if result is None or not result.runs:
         return []

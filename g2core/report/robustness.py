@@ -10,60 +10,25 @@ verdict holds under both or depends on the alignment.
 
 from __future__ import annotations
 
-import tempfile
-from pathlib import Path
-
 import pandas as pd
-from mlflow import MlflowClient
 
-from g2core.names import (
-    ALIGN_PARAM,
-    IMAGE_COLUMN,
-    ROBUSTNESS_ALIGNS,
-    TAG_SEED,
-    TAG_VARIANT,
-    TEST,
-    per_image_artifact,
-)
+from g2core.names import ALIGN_PARAM
 
 from . import verdicts
 from .collect import StudyInfo
 from .fmt import pct
-from .observations import per_image_table
 from .significance import UNDECIDED
 
 
-def per_align(
-    client: MlflowClient, info: StudyInfo, values: pd.DataFrame, aligns: tuple[str, ...] = ROBUSTNESS_ALIGNS
-) -> dict[str, pd.DataFrame]:
-    """align -> the primary rows of the comparison under that alignment; {} when the runs are not aligned by
-    a relative protocol (a metric-depth study), for a search, or when a run lacks a table."""
-    runs = values[values[TAG_SEED].notna()] if not values.empty else values
-    if (
-        info.is_search
-        or runs.empty
-        or not set(runs[ALIGN_PARAM]) <= set(ROBUSTNESS_ALIGNS)
-        or len(aligns) < 2
-    ):
+def per_align(info: StudyInfo, observed: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
+    """align -> the primary rows of the comparison under that alignment, from each alignment's per-image
+    table (observations.align_observations); {} for a search or without tables."""
+    if info.is_search:
         return {}
-    metric = info.metric_name
-    out = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        for align in aligns:
-            frames = []
-            for _, run in runs.iterrows():
-                own = run[ALIGN_PARAM] == align
-                artifact = per_image_artifact(TEST) if own else per_image_artifact(TEST, align)
-                table = per_image_table(client, str(run["run_id"]), Path(tmp) / align, artifact)
-                if table is None:
-                    return {}  # runs of an older version: no second table, no robustness claim
-                frame = table[[IMAGE_COLUMN, metric]].copy()
-                frame.insert(0, TAG_SEED, int(run[TAG_SEED]))
-                frame.insert(0, TAG_VARIANT, run[TAG_VARIANT])
-                frames.append(frame)
-            table = verdicts.comparisons(info, pd.concat(frames, ignore_index=True), [metric])
-            out[align] = verdicts.primary_rows(table)
-    return out
+    return {
+        align: verdicts.primary_rows(verdicts.comparisons(info, frame, [info.metric_name]))
+        for align, frame in observed.items()
+    }
 
 
 def holds(words: dict[str, str]) -> str:

@@ -27,17 +27,23 @@ from g2core.names import weight_param
 
 from .collect import StudyInfo
 from .columns import Columns, weight_column
-from .figures import STYLE, save
+from .figures import STYLE, Drawn, save
 from .summary import Summary
 from .values import OBJECTIVE
 
 FIGURE_SIZE = {"search_history": (7.5, 4.4), "search_importance": (7.0, 3.6)}
 PANEL_SIZE = (3.6, 3.6)  # slice and parallel coordinates grow with the number of weights
+CAPTIONS = {
+    "search_history.png": "Optuna's optimisation history: objective of each trial and the best so far.",
+    "search_importance.png": "Optuna's parameter importances (fANOVA), on a study rebuilt from the MLflow runs.",
+    "search_parallel.png": "Optuna's parallel coordinates: loss weights of each trial and its objective.",
+    "search_slice.png": "Optuna's slice plot: the objective against each loss weight.",
+}
 
 
 def draw_search_figures(
     info: StudyInfo, summary: Summary, columns: Columns, out_dir: Path, notes: list[str]
-) -> list[Path]:
+) -> list[Drawn]:
     """Optuna's history, importances, parallel coordinates and slice; a note for each one it cannot draw."""
     trials = trial_frame(summary, OBJECTIVE, columns.weights)
     if trials.empty:
@@ -172,7 +178,7 @@ def optuna_pyplot() -> Iterator[None]:
         yield
 
 
-def draw(plot: Callable[[], object], path: Path, size: tuple[float, float] | None = None) -> Path:
+def draw(plot: Callable[[], object], path: Path, size: tuple[float, float] | None = None) -> Drawn:
     """Draw one Optuna figure, save it as PNG and SVG, and close it (pyplot keeps no figure of the report)."""
     import matplotlib.pyplot as plt  # only here: Optuna draws through pyplot, the rest of the report does not
 
@@ -186,6 +192,6 @@ def draw(plot: Callable[[], object], path: Path, size: tuple[float, float] | Non
             fig.set_size_inches(*(size or FIGURE_SIZE.get(path.stem, (7.5, 4.4))))
             if not any(ax.get_label() == "<colorbar>" for ax in fig.axes):  # tight_layout cannot place one
                 fig.tight_layout()
-            return save(fig, path)
+            return save(fig, path, CAPTIONS.get(path.name, ""))
         finally:
             plt.close(fig)

@@ -1,15 +1,15 @@
 """The figures of one study's report: which ones, from which runs, and a note for each one left out.
 
-figures.py and search_figures.py draw; this module picks the data (curves and samples fetched from MLflow
-only for the runs shown) and the order the README lists them in.
+figures.py and search_figures.py draw; this module picks the runs shown, says which histories and samples
+the report's read stage fetches for them (read.figure_data), and the order the README lists the figures in.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
-from mlflow import MlflowClient
 
 from g2core.names import (
     SAMPLES_PATH,
@@ -25,42 +25,64 @@ from g2core.names import (
 from . import figures as figs
 from .collect import StudyInfo
 from .columns import FIGURE_METRICS, Columns
-from .curves import train_curves, val_curves
-from .samples import load_samples
+from .curves import CURVE_COLUMNS
+from .figures import Drawn
+from .samples import Samples
 from .search_figures import draw_search_figures
 from .summary import Summary, summarize
 
 MAX_CURVE_TRIALS = 5  # a search draws the curves of its best trials only: more lines are unreadable
 MAX_SAMPLE_GROUPS = 6
 MAX_SAMPLE_IMAGES = 4
+TRAIN_CAPTION = "Training loss per term: mean over seeds, band min-max."
+VAL_CAPTION = "Validation curves of the deciding metric and δ1: mean over seeds, band min-max."
+
+
+@dataclass
+class FigureData:
+    """What the figures show that the per-run values do not hold: read from MLflow by read.figure_data."""
+
+    train: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CURVE_COLUMNS))
+    val: pd.DataFrame = field(default_factory=lambda: pd.DataFrame(columns=CURVE_COLUMNS))
+    samples: list[Samples] = field(default_factory=list)
+    sample_notes: list[str] = field(default_factory=list)
+
+
+def shown_groups(info: StudyInfo, summary: Summary) -> tuple[list[str], list[str]]:
+    """The groups the figures show (a search's best trials only) and all groups with runs."""
+    groups = [g for g in summary.groups if summary.runs(g) > 0]
+    return (groups[:MAX_CURVE_TRIALS] if info.is_search else groups), groups
+
+
+def val_keys(info: StudyInfo) -> list[str]:
+    """The deciding metric and δ1 (or abs_rel when δ1 decides): error and accuracy side by side."""
+    delta1 = metric_key(VAL, "delta1")
+    return list(dict.fromkeys([info.metric, delta1 if info.metric != delta1 else metric_key(VAL, "abs_rel")]))
 
 
 def draw_figures(
-    client: MlflowClient,
     info: StudyInfo,
     summary: Summary,
     columns: Columns,
+    data: FigureData,
     out_dir: Path,
     notes: list[str],
     comparison: pd.DataFrame | None = None,
-) -> list[Path]:
+) -> list[Drawn]:
     """Seeds with the tables' CIs, training and validation curves, the qualitative grid, and a search's
-    Optuna figures: the PNGs, in README order (each has its SVG beside it: `svg_files`).
+    Optuna figures, in README order (each PNG has its SVG beside it).
 
     comparison: significance.compare's table (the one the README prints), for the CIs in metrics.png."""
     values = summary.values
     if values.empty:
         notes.append("No run has validation results yet: no figures.")
         return []
-    drawn = []
-    groups = [g for g in summary.groups if summary.runs(g) > 0]
-    shown = groups[:MAX_CURVE_TRIALS] if info.is_search else groups
+    shown, groups = shown_groups(info, summary)
     if len(shown) < len(groups):
         notes.append(f"Metrics, curves and samples show the best {len(shown)} of {len(groups)} trials.")
-    runs = values[values["group"].isin(shown)]
     figure_metrics = list(dict.fromkeys([info.metric_name, *FIGURE_METRICS]))
     bar_summary = summary if not info.is_search else summarize(values, shown, columns.values)
-    drawn.append(
+    drawn = [
         figs.metrics_figure(
             bar_summary,
             figure_metrics,
@@ -69,15 +91,14 @@ def draw_figures(
             out_dir / "metrics.png",
             comparison,
         )
-    )
+    ]
     terms = terms_of(columns.terms)
-    train = train_curves(client, runs, terms)
-    if train.empty:
+    if data.train.empty:
         notes.append(f"No {term_key(TRAIN, '<term>')} history: train_curves.png skipped.")
     else:
         drawn.append(
             figs.curves_figure(
-                train,
+                data.train,
                 shown,
                 terms,
                 [term_key(TRAIN, t) for t in terms],
@@ -85,16 +106,12 @@ def draw_figures(
                 "step",
                 "Training loss per term (mean over seeds, band: min-max)",
                 out_dir / "train_curves.png",
+                TRAIN_CAPTION,
                 log_y=True,
             )
         )
-    # The deciding metric and δ1 (or abs_rel when δ1 decides): error and accuracy side by side.
-    delta1 = metric_key(VAL, "delta1")
-    val_keys = list(
-        dict.fromkeys([info.metric, delta1 if info.metric != delta1 else metric_key(VAL, "abs_rel")])
-    )
-    val = val_curves(client, runs, val_keys)
-    if val.empty:
+    keys = val_keys(info)
+    if data.val.empty:
         notes.append("No validation history: val_curves.png skipped.")
     else:
         labels = [
@@ -102,31 +119,26 @@ def draw_figures(
                 strip_split(k),
                 info.lower_is_better if k == info.metric else metric_spec(strip_split(k)).lower_is_better,
             )
-            for k in val_keys
+            for k in keys
         ]
         drawn.append(
             figs.curves_figure(
-                val,
+                data.val,
                 shown,
-                val_keys,
-                val_keys,
+                keys,
+                keys,
                 labels,
                 "epoch",
                 "Validation (mean over seeds, band: min-max)",
                 out_dir / "val_curves.png",
+                VAL_CAPTION,
             )
         )
-    samples, sample_notes = load_samples(client, runs, shown[:MAX_SAMPLE_GROUPS], info.seeds)
-    notes += sample_notes
-    if samples:
-        drawn.append(figs.qualitative_figure(samples, MAX_SAMPLE_IMAGES, out_dir / "qualitative.png"))
+    notes += data.sample_notes
+    if data.samples:
+        drawn.append(figs.qualitative_figure(data.samples, MAX_SAMPLE_IMAGES, out_dir / "qualitative.png"))
     else:
         notes.append(f"No run saved {SAMPLES_PATH}: qualitative.png skipped.")
     if info.is_search:
         drawn += draw_search_figures(info, summary, columns, out_dir, notes)
     return drawn
-
-
-def svg_files(drawn: list[Path]) -> list[Path]:
-    """The SVG written beside each PNG of `draw_figures` (for papers; the README and report.html show the PNGs)."""
-    return [figs.svg_of(p) for p in drawn]

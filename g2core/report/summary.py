@@ -11,6 +11,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .collect import StudyInfo
+from .columns import Columns
+from .values import OBJECTIVE
+
 
 @dataclass
 class Summary:
@@ -69,3 +73,14 @@ def rank_groups(summary: Summary, column: str, lower_is_better: bool) -> list[st
         return (0, value if lower_is_better else -value, position[group])
 
     return sorted(summary.groups, key=key)
+
+
+def report_summary(info: StudyInfo, values: pd.DataFrame, columns: Columns) -> Summary:
+    """The tables' summary: an ablation's variants in study order; a search's trials from best to worst
+    validation objective (the test split selects nothing), the objective as a column."""
+    if not info.is_search:
+        return summarize(values, list(info.variants), columns.values)
+    shown = [*columns.values, OBJECTIVE]
+    groups = list(dict.fromkeys(values["group"])) if not values.empty else []
+    unordered = summarize(values, groups, shown)
+    return summarize(values, rank_groups(unordered, OBJECTIVE, info.lower_is_better), shown)

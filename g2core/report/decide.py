@@ -1,0 +1,46 @@
+"""The report's second stage: the statistics, from what read.py read (no MLflow, no files).
+
+The primary and secondary families against the baseline (verdicts.comparisons), the verdict under each
+alignment, the test sets' table, a search's confirmed answer and Pareto front, and the verdict text that the
+README, the parent run and the terminal all say.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pandas as pd
+
+from g2core.names import TEST
+
+from . import confirmation, markdown, pareto, verdicts
+from . import cross_dataset as across
+from .read import StudyRecords
+from .robustness import per_align, robustness_line
+
+
+@dataclass
+class Decisions:
+    comparison: pd.DataFrame  # significance.compare's rows: the primary family decides the verdict
+    robustness: str  # whether each verdict holds under every alignment ('' when not asked)
+    cross: across.CrossDataset | None  # study.test_sets: every variant on every test set
+    confirmed: confirmation.Confirmation | None  # a search's confirmation stage
+    front: pareto.Front | None  # a Pareto search's non-dominated trials
+    verdict: str  # the README's verdict section (its first line is the parent's study.verdict)
+    best: str | None  # the variant significantly best after correction; a search's best trial
+
+
+def decide(records: StudyRecords, split: str) -> Decisions:
+    info, summary = records.info, records.summary
+    comparison = verdicts.comparisons(info, records.observed, records.metrics)
+    robust = robustness_line(info, per_align(info, records.by_align)) if split == TEST else ""
+    confirmed = confirmation.confirm(records.confirm, info, records.children, split)
+    cross = across.cross_dataset(info, records.selected, records.test_sets, summary, comparison, split)
+    text = markdown.verdict(info, summary, comparison, split, robust)
+    if confirmed is not None:
+        text = f"{confirmed.sentence}\n\nThe search alone: {text}"
+    if info.is_search:
+        best = next((g for g in summary.groups if summary.runs(g) > 0), None)
+    else:
+        best = verdicts.significantly_best(comparison, info.baseline, info.metric_name)
+    return Decisions(comparison, robust, cross, confirmed, pareto.front(info, records.children), text, best)

@@ -1,0 +1,100 @@
+"""The report's third stage: the tables, figures, README and report.html, written whole into the report
+folder (staging.py), from what read.py read and decide.py decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from g2core.names import REPORT_HTML
+
+from . import confirmation, markdown, pareto, search_compute
+from . import cross_dataset as across
+from .decide import Decisions
+from .delta_tables import baseline_table, details_table
+from .figures import Drawn
+from .grad_shares import grad_share_table, with_section
+from .html import report_html
+from .read import StudyRecords
+from .staging import publish, staging_folder
+from .study_figures import draw_figures
+from .tables import Table, main_table, to_csv, to_html, to_latex
+
+
+def compute_of(records: StudyRecords) -> search_compute.SearchCompute | None:
+    """A search's compute per stage and val-test rank correlation (None for an ablation)."""
+    confirm = records.confirm.runs if records.confirm is not None else []
+    return search_compute.search_compute(records.info, records.children, confirm)
+
+
+@dataclass
+class Rendered:
+    files: list[Path]  # README.md and report.html first
+    text: str  # the README
+    main: Table  # the Results table (its links become MLflow routes in the parent's copy)
+    notes: list[str]  # the README's notes: the reads' and the figures'
+
+
+def title(records: StudyRecords, split: str) -> str:
+    kind = "weight search" if records.info.is_search else "ablation"
+    return f"Study {records.info.name}: {kind} report ({split} split)"
+
+
+def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str, figures: bool) -> Rendered:
+    info, summary, columns, comparison = records.info, records.summary, records.columns, decided.comparison
+    notes = list(records.notes)
+    final_dir, out_dir = Path(out_dir), staging_folder(Path(out_dir))  # written whole, then moved in
+    tables = [main_table(info, summary, columns, comparison, records.uri, split)]
+    if not comparison.empty:
+        tables.append(baseline_table(info, summary, records.metrics, comparison, split))
+        tables.append(details_table(info, comparison))
+    balance = grad_share_table(info, records.grad_shares)
+    if balance is not None:  # after the tables the README indexes (0-2): in the .tex and .html files too
+        tables.append(balance)
+    if decided.cross is not None:
+        tables.append(decided.cross.table)
+    heading = title(records, split)
+    files = [out_dir / name for name in ("table.csv", "comparison.csv", "table.tex", "table.html")]
+    files[0].write_text(to_csv(info, summary, columns, comparison), encoding="utf-8")
+    files[1].write_text(
+        comparison.to_csv(index=False, float_format="%.8g", lineterminator="\n"), encoding="utf-8"
+    )
+    files[2].write_text(to_latex(tables, f"g2-{info.name}"), encoding="utf-8")
+    files[3].write_text(to_html(tables, heading), encoding="utf-8")
+    if decided.cross is not None:
+        files.append(across.write_csv(decided.cross, out_dir))
+    drawn: list[Drawn] = []
+    if figures:
+        drawn = draw_figures(info, summary, columns, records.figures, out_dir, notes, comparison)
+        drawn += pareto.draw_front(decided.front, out_dir)
+    files += [d.path for d in drawn] + [d.svg for d in drawn]
+
+    parts = markdown.ReadmeParts(
+        heading,
+        records.uri,
+        info,
+        summary,
+        columns,
+        tables,
+        comparison,
+        split,
+        records.children,
+        records.no_values,
+        drawn,
+        notes,
+        decided.robustness,
+    )
+    text = markdown.readme(parts)
+    if balance is not None:
+        text = with_section(text, balance)
+    text = across.with_section(text, info, decided.cross)
+    text = confirmation.with_section(text, decided.confirmed)  # a search's confirmed answer first
+    text = pareto.with_section(text, decided.front)
+    text = search_compute.with_section(text, compute_of(records), info)  # a search's stages
+    readme = out_dir / "README.md"
+    readme.write_text(text, encoding="utf-8")
+    # issue 14, MLflow as its users know it: a page the artifact viewer renders
+    page = out_dir / REPORT_HTML
+    page.write_text(report_html(text, out_dir, heading), encoding="utf-8")
+    files = publish(out_dir, final_dir, [readme, page, *files])
+    return Rendered(files, text, tables[0], notes)
