@@ -76,3 +76,17 @@ def test_missing_nyu_names_the_prepare_command(tmp_path: Path) -> None:
     # paths.root is not where `prepare` writes by default (the project's data/), so --root says where.
     assert f"`python -m g2core.data.prepare nyu --root {root / 'data' / 'nyu'}`" in message
     assert _runs(root) == 0
+
+
+def test_study_refused_by_its_preflight_leaves_no_journal(tmp_path: Path) -> None:
+    """The study checks every variant and opens the data before it opens the Optuna storage: a refused study
+    leaves no empty optuna.journal (which the next command would take for a started study)."""
+    from g2core.study import run_study
+
+    root = tmp_path / "root"
+    overrides = [f"paths.root={root}", "data=nyu", "model.features=8", "model.levels=3"]
+    cfg = compose(["+study=loss_terms", "study.seeds=[0]", *overrides], config_name="ablate")
+    with pytest.raises(DataError, match="data.root"):
+        run_study(cfg, overrides)
+    assert not (root / "studies" / "loss_terms" / "optuna.journal").exists()
+    assert _runs(root) == 0

@@ -38,6 +38,7 @@ from g2core.names import (
     StudyTags,
     parent_run_name,
 )
+from g2core.store_probe import check_storage_url
 from g2core.study.confirm import Stage, confirmation, describe
 from g2core.study.identity import (
     check_same_settings,
@@ -57,6 +58,7 @@ from g2core.tracking import (
     open_run,
     resolve_tracking_uri,
 )
+from g2core.tracking.params import portable_path
 from g2core.train.interrupt import sigint_ignored
 from g2core.train.progress import QUEUE_NOTE_ENV
 
@@ -100,7 +102,8 @@ def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg:
         tuple(spec.variants),
         tuple(spec.seeds),
         STATUS_RUNNING,
-        spec.storage_url(cfg.paths.root),  # redacted with every tag
+        # relative to paths.root, like the params (a shared server shows no local path); redacted with every tag
+        portable_path(spec.storage_url(cfg.paths.root), str(cfg.paths.root)),
         spec.design.to_json(),
         objectives=tuple(spec.objectives),
     )
@@ -181,13 +184,16 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
     uri = resolve_tracking_uri(cfg.tracking.uri, root)
     check_tracking_uri(uri)
     storage_url = spec.storage_url(root)
-    storage = open_storage(storage_url)
-    settings = shared_settings(spec, cli_overrides)
-    check_same_settings(storage, spec, settings)  # before anything is trained or written
+    check_storage_url(storage_url)  # within seconds, and without creating the journal
     cpus = os.cpu_count() or 1
     threads = max(1, cpus // spec.workers) if spec.workers > 1 else None
     plan = TrialPlan(spec, tuple(cli_overrides), "", storage_url, threads)
+    # Before the storage is opened: bad input (a variant that does not validate, data not there) must leave
+    # no empty optuna.journal (or new study tables) behind.
     _preflight(cfg, spec, plan)
+    storage = open_storage(storage_url)
+    settings = shared_settings(spec, cli_overrides)
+    check_same_settings(storage, spec, settings)  # before anything is trained or written
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(
@@ -219,11 +225,15 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
     )
 
     try:
-        expected = _run_looks(plan, study, storage, uri, since, Path(root))
-        stage = None if too_many_failures(study, spec, since) else confirmation(plan, study, storage)
-        if stage is not None:  # a search's confirmation: its top weights over seeds (g2core.study.confirm)
-            say(describe(stage))
-            expected += _run_looks(stage.plan, stage.study, storage, uri, stage.since, Path(root))
+        try:
+            expected = _run_looks(plan, study, storage, uri, since, Path(root))
+            stage = None if too_many_failures(study, spec, since) else confirmation(plan, study, storage)
+            if stage is not None:  # a search's confirmation: its top weights over seeds (study.confirm)
+                say(describe(stage))
+                expected += _run_looks(stage.plan, stage.study, storage, uri, stage.since, Path(root))
+        except Exception as exc:  # e.g. a launcher that cannot start: the parent must not stay RUNNING
+            _close_failed_parent(client, parent, exc)
+            raise
         return _finish(cfg, spec, study, client, parent, uri, expected, since, stage)
     except KeyboardInterrupt:
         with sigint_ignored():  # a second Ctrl-C must not leave the parent RUNNING
@@ -250,6 +260,17 @@ def _check_choices(study: optuna.Study, spec: StudySpec) -> None:
                 f"study.{key}s: the stored study {spec.name!r} was run with {key}s {list(dist.choices)} "
                 f"(now {list(now)}); keep them, or start another study with study.name=<new name>"
             )
+
+
+def _close_failed_parent(client: MlflowClient, parent: str, exc: BaseException) -> None:
+    """The study stopped on an error before its report: the parent is FAILED with the error's first line as
+    its g2.failure (the same command reopens it, and clears that tag once the study finishes)."""
+    text = str(exc).strip()
+    reason = f"{type(exc).__name__}: {text.splitlines()[0] if text else 'no message'}"
+    try:
+        RunTracker(client, parent, asynchronous=False).finish("FAILED", reason=reason)
+    except Exception as closing:  # the store is down too: the next command sets the parent RUNNING again
+        say(f"could not mark the parent run {parent} FAILED: {type(closing).__name__}: {closing}")
 
 
 def _run_looks(plan: TrialPlan, study: optuna.Study, storage, uri: str, since: int, root: Path) -> int:

@@ -13,6 +13,7 @@ import os
 
 import ray
 
+from g2core.config import ConfigError
 from g2core.study.plan import TrialPlan
 from g2core.study.worker import say, work
 
@@ -27,6 +28,21 @@ def _task(plan: TrialPlan) -> None:
     work(plan)
 
 
+def start_failure(address: str | None, exc: BaseException) -> str:
+    """One line for a Ray cluster that could not be started or reached: which, why, and what to try."""
+    text = str(exc).strip()
+    why = f"{type(exc).__name__}: {text.splitlines()[0][:300] if text else 'no message'}"
+    if address is None:
+        return (
+            f"study.launcher=ray: could not start a local Ray cluster ({why}); "
+            "run the study with study/launcher=local instead"
+        )
+    return (
+        f"study.launcher.address={address}: could not connect to the Ray cluster ({why}); "
+        "check that it runs there (`ray status`), or leave study.launcher.address unset for a local cluster"
+    )
+
+
 def _connect(settings: dict) -> None:
     if ray.is_initialized():
         return
@@ -38,7 +54,10 @@ def _connect(settings: dict) -> None:
         kwargs.update(num_cpus=settings["num_cpus"], object_store_memory=LOCAL_OBJECT_STORE)
     else:
         kwargs["address"] = settings["address"]
-    ray.init(**kwargs)
+    try:
+        ray.init(**kwargs)
+    except Exception as exc:  # Ray's own traceback is ~40 lines; the runner closes the parent run FAILED
+        raise ConfigError(start_failure(settings["address"], exc)) from None
     where = settings["address"] or "a local cluster"
     say(f"Ray: {where}, {ray.cluster_resources().get('CPU', 0):.0f} CPUs")
 
