@@ -712,7 +712,9 @@ def test_the_copies_in_mlflow_link_where_they_are_read(toy, store, tmp_path: Pat
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert "](runs:/" not in readme and "file://" not in readme
     route = f"&run_uuid={parent})"
-    assert f"![metrics](get-artifact?path=report%2Fmetrics.png{route}" in readme
+    # MLflow's markdown view draws no image from a relative address: each figure is a link that opens it
+    assert f"**Figure:** [metrics.png](get-artifact?path=report%2Fmetrics.png{route}" in readme
+    assert "![" not in readme
     assert f"[table.csv](get-artifact?path=report%2Ftable.csv{route}" in readme
     for kid in client.search_runs(
         [exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}' and attributes.status = 'FINISHED'"

@@ -4,8 +4,11 @@ The files written to disk keep their links (relative files, `runs:/`, the artifa
 copies logged to the parent run under `report/` are read in MLflow's UI, where:
 - README.md is rendered as markdown in the page itself: a relative `metrics.png` resolves against the
   server's root (404), `runs:/<id>` is no browser address and `file://` opens nothing. Its files are linked
-  (and its figures shown) through the artifact route of the same server, `get-artifact?path=...&run_uuid=...`,
-  its runs as UI routes `#/experiments/<exp>/runs/<id>`; both relative, so they work on any host and port;
+  through the artifact route of the same server, `get-artifact?path=...&run_uuid=...`, its runs as UI
+  routes `#/experiments/<exp>/runs/<id>`; both relative, so they work on any host and port. MLflow 3.17's
+  markdown view draws an image only from an absolute address (a relative one is shown as `[alt](src)` text),
+  which the report cannot know for a store served later by `python -m g2core.stack ui`: each figure becomes
+  a link that opens it, with the artifact path that shows it in the tree (report.html shows them all);
 - report.html is shown from a blob in an iframe sandboxed to `allow-scripts` (MLflow 3.17's
   ShowArtifactHtmlView): no link in it can navigate or download there. Its figures stay inlined; its links
   become text naming the address to copy (a run id, an artifact path), never a dead link.
@@ -39,14 +42,20 @@ def readme_in_mlflow(text: str, folder: str, parent_run_id: str, experiment_id: 
         runs = _RUNS_URI.match(url)
         stored = _ARTIFACT_URI.match(url)
         if runs and not runs["path"]:
-            target = run_route(experiment_id, runs["run"])
+            target, path = run_route(experiment_id, runs["run"]), ""
         elif runs or stored:
             hit = runs or stored
-            target = artifact_route(hit["run"], hit["path"])
+            target, path = artifact_route(hit["run"], hit["path"]), hit["path"]
         elif "://" in url or url.startswith(("#", "data:", "mailto:", "get-artifact")):
             return match[0]  # a server's own address, an anchor: it works where it is
         else:  # a file beside the README
-            target = artifact_route(parent_run_id, f"{folder}/{url}")
+            target, path = artifact_route(parent_run_id, f"{folder}/{url}"), f"{folder}/{url}"
+        if bang and path:  # a figure: MLflow's markdown view shows no image from a relative address (above)
+            name = path.rsplit("/", 1)[-1]
+            return (
+                f"**Figure:** [{name}]({target}) (also `{path}` in the run's artifacts; MLflow's markdown "
+                "view draws no images)"
+            )
         return f"{bang}[{label}]({target})"
 
     return _MD_LINK.sub(route, text)
