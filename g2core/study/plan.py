@@ -7,6 +7,9 @@ Each trial's config is composed exactly as `python experiments/train.py experime
 
 from __future__ import annotations
 
+import os
+import socket
+import zlib
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -106,7 +109,10 @@ def median_pruner(warmup_epochs: int) -> optuna.pruners.MedianPruner:
 def load_study(plan: TrialPlan) -> tuple[optuna.Study, optuna.storages.BaseStorage]:
     """The study as a worker sees it (its sampler and pruner), and the storage it was opened on."""
     spec = plan.spec
-    sampler = search_sampler(spec.n_trials, spec.seeds[0])
+    seed = spec.seeds[0]
+    if spec.workers > 1:  # workers seeded alike proposed the same first weights, each trained twice
+        seed = zlib.crc32(f"{seed}:{socket.gethostname()}:{os.getpid()}".encode())
+    sampler = search_sampler(spec.n_trials, seed)
     # Optuna cannot prune a multi-objective trial (no intermediate values): a Pareto search trains every trial
     pruned = spec.kind == "search" and not spec.objectives
     pruner = median_pruner(spec.pruner_warmup_epochs) if pruned else optuna.pruners.NopPruner()

@@ -25,6 +25,7 @@ from optuna.trial import TrialState
 from g2core.config import ConfigError, redact, validate_train_config
 from g2core.data import build_datasets
 from g2core.names import (
+    ATTR_IDLE,
     ATTR_KEY,
     ATTR_PARENT_RUN_ID,
     ROLE_PARENT,
@@ -246,6 +247,18 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
         raise
 
 
+def done_keys(trials) -> set[str]:
+    """The keys of the work done: completed trials, and search trials the pruner stopped (counting COMPLETE
+    alone left a pruned search's parent FAILED); not idle trials, which found nothing to train."""
+    return {
+        str(t.user_attrs[ATTR_KEY])
+        for t in trials
+        if ATTR_KEY in t.user_attrs
+        and not t.user_attrs.get(ATTR_IDLE)
+        and t.state in (TrialState.COMPLETE, TrialState.PRUNED)
+    }
+
+
 def _check_choices(study: optuna.Study, spec: StudySpec) -> None:
     """A stored study's trials suggested their variant and seed from the lists they were run with, and Optuna
     refuses other choices for the same parameter: say so before a worker fails on it."""
@@ -351,9 +364,10 @@ def _finish(
     studies = [study] + ([stage.study] if stage is not None else [])  # the search's and its confirmation's
     trials = [t for s in studies for t in s.get_trials(deepcopy=False)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
+    done = done_keys(trials)
     failed = {k: v for s in studies for k, v in failed_pairs(s).items()}
     running = [t for t in trials if t.state == TrialState.RUNNING]
-    finished = len({t.user_attrs.get(ATTR_KEY) for t in complete}) >= expected and not running
+    finished = len(done) >= expected and not running
     # The parent's summary (verdict, per-variant means with CIs) is the report's: write_report logs it.
     parent_run = RunTracker(client, parent, asynchronous=False)
     parent_run.write(tags={TAG_STUDY_STATUS: STATUS_FINISHED if finished else STATUS_RUNNING})
@@ -371,7 +385,7 @@ def _finish(
     return StudyResult(
         spec.name,
         parent,
-        len(complete),
+        len(done),
         expected,
         failed,
         report_dir,

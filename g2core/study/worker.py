@@ -73,6 +73,9 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float | tuple[float, ...]
         seed = trial.suggest_categorical("seed", list(spec.seeds))
         weights, key = spec.candidates.get(variant), trial_key(variant, seed)  # candidates: confirmation
     else:
+        if over_budget(trial, spec):  # several workers raced for the last trials: this one is past n_trials
+            trial.set_user_attr(ATTR_IDLE, True)
+            raise optuna.TrialPruned(f"study.n_trials={spec.n_trials} are taken")
         weights = {t: trial.suggest_float(f"w_{t}", lo, hi) for t, (lo, hi) in spec.search_space.items()}
         variant, seed = spec.variants[0], spec.seeds[0]
         key = search_key(weights)
@@ -104,6 +107,19 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float | tuple[float, ...]
     return values if values else value
 
 
+def counted(trial: optuna.trial.FrozenTrial) -> bool:
+    """A search trial that uses the budget: done, pruned, running or queued; not failed (its weights are
+    tried again or replaced) nor idle (a worker that found the budget taken)."""
+    return trial.state != optuna.trial.TrialState.FAIL and not trial.user_attrs.get(ATTR_IDLE)
+
+
+def over_budget(trial: optuna.Trial, spec) -> bool:
+    """Trial numbers are handed out one at a time by the storage, so the trials numbered before this one
+    say exactly whether it is within study.n_trials, however many workers ask at once."""
+    ahead = trial.study.get_trials(deepcopy=False)
+    return sum(counted(t) for t in ahead if t.number < trial.number) >= spec.n_trials
+
+
 def work(plan: TrialPlan) -> None:
     """Take trials until the queue (ablation) or the trial budget (search) is used up."""
     # Our own one-line messages say which trial failed and why; Optuna's would repeat it with a traceback.
@@ -127,22 +143,19 @@ def work(plan: TrialPlan) -> None:
                 lambda: study.optimize(lambda t: objective(t, plan), n_trials=1, catch=(Exception,))
             )
         return
-    budget = optuna.study.MaxTrialsCallback(
-        spec.n_trials, states=(optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
-    )
-
-    def stop_on_failures(study: optuna.Study, _trial) -> None:
-        if too_many_failures(study, spec, plan.since_trial):
-            study.stop()
 
     def more_to_do() -> bool:
-        done = (
-            t.state.is_finished() and t.state != optuna.trial.TrialState.FAIL
-            for t in study.get_trials(deepcopy=False)
-        )
-        return sum(done) < spec.n_trials and not too_many_failures(study, spec, plan.since_trial)
+        # Running trials count: a worker that started a trial after another's last one overshot the budget
+        # (Optuna's MaxTrialsCallback counts finished trials only: "7/6 trials" with two workers). Queued
+        # retries do not: this worker takes them first.
+        taken = sum(counted(t) and t.state not in waiting for t in study.get_trials(deepcopy=False))
+        return taken < spec.n_trials and not too_many_failures(study, spec, plan.since_trial)
 
-    callbacks = [budget, stop_on_failures]
+    def stop_when_done(study: optuna.Study, _trial) -> None:
+        if not more_to_do():
+            study.stop()
+
+    callbacks = [stop_when_done]
     while guard.answer(more_to_do):
         if guard.optimize(
             lambda: study.optimize(lambda t: objective(t, plan), catch=(Exception,), callbacks=callbacks)
