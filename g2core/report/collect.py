@@ -90,6 +90,7 @@ class ChildRun:
     metrics: dict[str, float]
     tags: dict[str, str] = field(default_factory=dict)
     artifact_uri: str = ""
+    end_time: int = 0  # ms; 0 while the run is open (a search's compute per stage: search_compute.py)
 
 
 def _int_or_none(text: str | None) -> int | None:
@@ -144,6 +145,7 @@ def _child(run: Run) -> ChildRun:
         metrics={**dict(run.data.metrics), **_reference(run.data.params)},
         tags=dict(tags),
         artifact_uri=run.info.artifact_uri or "",
+        end_time=int(run.info.end_time or 0),
     )
 
 

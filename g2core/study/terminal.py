@@ -103,6 +103,8 @@ def study_summary(result, root: str | Path) -> list[str]:
                 "▼ worse / ≈ equivalent); the others secondary (▲/▼ after Holm):"
             )
             lines += table
+        if getattr(report, "compute", ""):  # a search: compute per stage, val-test rank correlation
+            lines.append(report.compute)
     if result.report_dir:
         lines.append(f"report: {result.report_dir / 'README.md'}")
     lines += run_lines(result.tracking_uri, result.parent_run_id, result.report is not None)
