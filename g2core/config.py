@@ -1,5 +1,5 @@
 """Configuration: composing the Hydra tree, hashing, flattening and redacting it (the contract it is
-checked against before any work is g2core.schema, by g2core.validate).
+typed by while composing and checked against before any work is g2core.schema, by g2core.validate).
 
 Every entry point goes through `compose()` or `@hydra.main` on the same `conf/` tree, so a study trial
 is exactly what `python experiments/train.py experiment=<variant> seed=<s> ...` would run.
@@ -7,19 +7,28 @@ is exactly what `python experiments/train.py experiment=<variant> seed=<s> ...` 
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import os
 import re
+import typing
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
 # The contract is g2core.schema, its checks g2core.validate; every entry point imports them from here.
 from g2core.schema import ConfigError, register_schema
-from g2core.validate import validate_experiment_name, validate_name, validate_train_config
+from g2core.validate import (
+    check_keys,
+    check_value,
+    validate_experiment_name,
+    validate_name,
+    validate_train_config,
+)
 
 __all__ = [
     "ConfigError",
@@ -83,11 +92,64 @@ register_resolvers()
 register_schema()
 
 
+def schema_overrides(overrides: Sequence[str]) -> list[str]:
+    """`+key=value` as `++key=value` (add or override) for every key that is not a config group: a key with a
+    schema default is always there, and Hydra refuses to add it again (`+optim.head_lr_mult=10` stays what
+    it said before the schema was merged). A new key still reaches the validator, which names it."""
+    groups = {p.relative_to(d).as_posix() for d in conf_dirs() for p in d.rglob("*") if p.is_dir()}
+    out = []
+    for item in overrides:
+        key = item.split("=", 1)[0]
+        plain_add = key.startswith("+") and not key.startswith("++") and "=" in item
+        out.append(f"+{item}" if plain_add and key[1:].split("@")[0] not in groups else item)
+    return out
+
+
+def compose_error(exc: BaseException) -> ConfigError | None:
+    """Hydra's refusal of a value of the wrong type, or of a preset's key the schema lacks, as the one line the
+    validator gives (None: Hydra's own message says it, e.g. an unknown preset)."""
+    cause = exc.__cause__ or exc.__context__
+    if not isinstance(cause, OmegaConfBaseException) or not cause.full_key:
+        return None
+    schema, key = cause.object_type, cause.key
+    fields = {f.name: f for f in dataclasses.fields(schema)} if dataclasses.is_dataclass(schema) else {}
+    if isinstance(cause, ConfigKeyError) and fields and str(exc).startswith("In '"):
+        prefix = cause.full_key[: -len(str(key))]
+        check_keys({key: None}, list(fields), prefix)  # raises: unknown key, did you mean ...
+    if not isinstance(cause, ValidationError):
+        return None
+    if key in fields:
+        kind, meta = typing.get_type_hints(schema)[key], fields[key].metadata
+    else:  # an item of a typed list or mapping (optim.betas[0], loss.weights.ssi)
+        kind, meta = (typing.get_args(cause.ref_type) or (Any,))[-1], {}
+    try:
+        check_value(cause.full_key, cause.value, kind, meta)
+    except ConfigError as error:
+        return error
+    return ConfigError(f"{cause.full_key}={cause.value!r}: {str(cause.msg).splitlines()[0]}")
+
+
+def check_override_types(cfg: DictConfig, overrides: Sequence[str]) -> None:
+    """What compose lets through: OmegaConf turns any integer into a boolean (trainer.compile=3 -> true)."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    for override in OverridesParser.create().parse_overrides(list(overrides)):
+        key, value = override.key_or_group, override.value()
+        if override.is_delete() or isinstance(value, bool) or str(value).startswith("${"):
+            continue
+        if isinstance(OmegaConf.select(cfg, key, default=None, throw_on_missing=False), bool):
+            check_value(key, value, bool, {})
+
+
 def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictConfig:
-    """Compose `conf/<config_name>.yaml` with command-line style overrides (Hydra's compose API)."""
+    """Compose `conf/<config_name>.yaml` with command-line style overrides (Hydra's compose API), typed by
+    g2core.schema: a value of the wrong type is a ConfigError naming the key."""
     from hydra import compose as hydra_compose
     from hydra import initialize_config_dir
     from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+
+    overrides = schema_overrides(overrides)
 
     # A study composes many trial configs inside a running @hydra.main; compose needs its own context.
     saved = GlobalHydra.instance().hydra if GlobalHydra.instance().is_initialized() else None
@@ -99,10 +161,16 @@ def compose(overrides: Sequence[str] = (), config_name: str = "train") -> DictCo
                 overrides=[*searchpath_override(), *overrides],
                 return_hydra_config=False,
             )
+    except HydraException as exc:
+        error = compose_error(exc)
+        if error is None:
+            raise
+        raise error from None
     finally:
         GlobalHydra.instance().clear()
         if saved is not None:
             GlobalHydra.instance().initialize(saved)
+    check_override_types(cfg, overrides)
     return cfg
 
 

@@ -22,6 +22,8 @@ import numpy as np
 from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.figure import Figure
 
+from g2core.schema import DataConfig
+
 DEPTH_CMAP, ERROR_CMAP = "viridis", "magma"
 ERROR_PERCENTILE = 98  # the error scale's top: a few far-off pixels must not wash out every panel
 MIN_ERROR_SCALE = 0.05  # a near-perfect prediction still gets a readable scale (5% relative error)
@@ -32,8 +34,8 @@ class Evaluation:
     """How the metrics of a run see a prediction: `trainer.align` and the data's depth range and crop."""
 
     align: str = "none"
-    min_depth: float = 1e-3
-    max_depth: float = 10.0
+    min_depth: float = DataConfig.min_depth
+    max_depth: float = DataConfig.max_depth
     eigen_crop: bool = False
 
 

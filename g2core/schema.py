@@ -1,11 +1,13 @@
-"""The config contract: the training config tree as typed dataclasses (the one validator is g2core.validate).
+"""The config contract: the config trees as typed dataclasses (the one validator is g2core.validate).
 
-The YAML files under conf/ choose values; these classes say which keys exist, their types and ranges. A field
-without a default must come from a YAML file; a field with one may be left out by a preset (the default is the
-value the code assumes). The classes are registered in Hydra's ConfigStore (`g2_schema/train`), but compose
-does not merge them: Hydra's own errors for struct configs are several lines and name no fix, so
-`g2core.validate.validate_train_config` checks the composed tree against them and says in one line which key
-is wrong. Plain dataclasses: importing this module imports neither torch nor the models.
+The YAML files under conf/ choose values; these classes say which keys exist, their types, ranges and the
+default of every key a preset may leave out. They are in the defaults lists (`g2_schema@_here_: train` in
+conf/train.yaml, `/g2_schema/data/<source>@_here_` in conf/data/*.yaml, `/g2_schema/launcher/<name>@_here_`
+in conf/study/launcher/*.yaml), so compose merges them: a key comes typed and defaulted, and a value of the
+wrong type fails while composing (g2core.config turns Hydra's message into one line naming the key).
+Open nodes stay mappings: `model` (its keys are the constructor's, checked against its signature), a
+`data._target_` builder's node, `loss.custom_terms`, `tracking.tags`. Ranges, choices and the rules across
+keys are g2core.validate's. Plain dataclasses: importing this module imports neither torch nor the models.
 """
 
 from __future__ import annotations
@@ -39,7 +41,8 @@ class ModelConfig:
 
 @dataclass(kw_only=True)
 class LossConfig:
-    weights: dict[str, float]  # checked by validate.check_loss: known terms, >= 0, at least one > 0
+    # open: the built-in and the custom terms, each weight checked by validate.check_loss (>= 0, one > 0)
+    weights: dict[str, Any]
     variant: str = rule(choices=LOSS_VARIANTS)
     adepth_mask: str = rule(choices=ADEPTH_MASKS)
     # The user's own terms: name -> {_target_: package.module.function, ...} (g2core.losses.custom)
@@ -56,8 +59,10 @@ class DataConfig:
     batch_size: int = rule(ge=1)
     num_workers: int = rule(ge=0)
     persistent_workers: bool = False  # keep the loader processes across epochs (with num_workers > 0)
-    min_depth: float = rule(ge=0)
-    max_depth: float  # > min_depth: validate.validate_train_config
+    # The depth range in metres, the one place it is written: what the metrics count (and clamp to), and
+    # with mask_depth_range what is trained on. NYU Depth V2's 10 m; > min_depth: validate.
+    min_depth: float = rule(ge=0, default=1e-3)
+    max_depth: float = 10.0
     resize: str = "crop"
     eigen_crop: bool = False
     # The training mask also drops ground truth outside [min_depth, max_depth] (Depth Anything V2's
@@ -159,20 +164,120 @@ class PathsConfig:
 
 @dataclass(kw_only=True)
 class TrainConfig:
-    model: ModelConfig
+    model: dict[str, Any]  # open: ModelConfig and the constructor's parameters (validate.check_model)
     loss: LossConfig
-    data: DataConfig
+    data: Any  # a SOURCES class (its conf/data file's defaults list), or a `_target_` builder's mapping
     optim: OptimConfig
     trainer: TrainerConfig
     tracking: TrackingConfig
     paths: PathsConfig
     seed: int = rule(ge=0)
     variant: str
-    study: dict[str, Any] | None = None  # conf/ablate.yaml: checked by g2core.study.load_spec
-    hydra: dict[str, Any] | None = None
+
+
+# --- a study (conf/ablate.yaml + conf/study/<name>.yaml): checked by g2core.study.load_spec ---------------
+
+
+@dataclass(kw_only=True)
+class LocalLauncher:
+    name: str = "local"  # trials in study.workers processes on this machine
+
+
+@dataclass(kw_only=True)
+class RayResources:  # per Ray task (one trial at a time); cpu is also the trial's torch threads
+    cpu: int = rule(ge=1, default=1)
+    gpu: int = rule(ge=0, default=0)
+
+
+@dataclass(kw_only=True)
+class RayLauncher:
+    name: str = "ray"
+    # null: start a local Ray cluster for this study; auto: the one `ray start` runs here; ray://host:10001;
+    # host:6379 (the head's GCS)
+    address: str | None = None
+    num_cpus: int | None = rule(ge=1, default=None)  # a local cluster's CPUs (null: all); not with an address
+    resources: RayResources = field(default_factory=RayResources)
+
+
+@dataclass(kw_only=True)
+class SlurmLauncher:
+    name: str = "slurm"
+    cluster: str | None = (
+        None  # null: SLURM (sbatch); local: jobs as processes here (tests, a dry run); debug
+    )
+    partition: str | None = None  # null: the cluster's default partition
+    account: str | None = None
+    time_min: int = rule(ge=1, default=240)  # wall time per job; a job past it is checkpointed and requeued
+    gpus: int = rule(ge=0, default=0)  # per job
+    cpus: int = rule(ge=1, default=4)  # per job; also the trial's torch threads
+    mem_gb: int | None = rule(ge=1, default=None)  # null: the partition's default
+    max_requeue: int = rule(ge=0, default=3)  # preemptions / timeouts after which a job is not requeued
+    folder: str | None = None  # submitit's job files and logs; null: <paths.root>/studies/<study.name>/slurm
+    setup: list[str] = field(default_factory=list)  # shell lines run first in each job
+
+
+LAUNCHERS: dict[str, type] = {"local": LocalLauncher, "ray": RayLauncher, "slurm": SlurmLauncher}
+
+
+@dataclass(kw_only=True)
+class StudyConfig:
+    """Every key a `conf/study/*.yaml` may hold, with the default a study leaves out (README: Studies)."""
+
+    name: str
+    kind: str = "ablation"  # ablation | search
+    variants: list[str] = field(
+        default_factory=list
+    )  # experiment presets; an ablation's first is its baseline
+    baseline: str = ""  # "" = the first variant
+    # A list ([0, 1]): a fixed design, one look. auto: seeds until decided, first_seeds in the first round,
+    # then one more a look for the undecided variants and the baseline, up to max_seeds (g2core.design)
+    seeds: Any = field(default_factory=list)
+    first_seeds: int = 2
+    max_seeds: int = 3
+    alpha: float = 0.05  # family-wise error of the primary verdicts
+    equivalence_margin: float = 0.05  # 'equivalent' = within this share of the baseline mean (README: why 5%)
+    alpha_spending: str = "obrien_fleming"  # seeds auto: obrien_fleming | pocock (g2core.design)
+    metric: str = "val/abs_rel"  # the metric that decides (best checkpoint, ranking, significance)
+    direction: str = "minimize"  # minimize | maximize
+    overrides: list[str] = field(default_factory=list)  # applied to every trial, before the command line's
+    # auto: one process per CPU core (1 thread each) or per GPU, at most one per trial (conf/ablate.yaml
+    # reads G2_STUDY_WORKERS)
+    workers: Any = 1
+    procs_per_trial: int = 1  # > 1: each trial is a torchrun DDP job of that many processes, one GPU each
+    # null: a journal file under paths.root/studies/<name>/; postgresql+psycopg://... for many machines
+    storage: str | None = None
+    max_failures: int = 3  # stop the study when more trials than this have failed
+    experiment: str = ""  # the MLflow experiment; "" = g2/<name>
+    # search: Optuna proposes loss weights in search_space ({term: [low, high]}) on top of base_variant
+    base_variant: str = "baseline"
+    n_trials: int = 0
+    search_space: dict[str, Any] = field(default_factory=dict)
+    # search: two or more validation metrics searched together, each in its own direction; the first decides
+    objectives: list[str] = field(default_factory=list)
+    # search: its top confirm_top_k weight sets and base_variant trained again over seeds until decided
+    confirm: bool = True
+    confirm_top_k: int = 3
+    # Extra datasets every trial's selected checkpoint is evaluated on after training (zero-shot transfer),
+    # each a data config: {real: {root: DIR, height: 64, width: 64}}; the report adds a cross-dataset table
+    test_sets: dict[str, Any] | None = field(default_factory=dict)
+    pruner_warmup_epochs: int = rule(ge=0, default=1)  # search: no pruning before this many validations
+    heartbeat_s: float = 20.0
+    grace_s: float = 120.0
+    launcher: Any = field(default_factory=lambda: {"name": "local"})  # a LAUNCHERS class: study/launcher=
+
+
+@dataclass(kw_only=True)
+class AblateConfig(TrainConfig):
+    study: StudyConfig  # name ??? until +study=<name> selects one
 
 
 def register_schema() -> None:
+    """Put the schema in Hydra's ConfigStore, where the defaults lists of conf/ name it."""
     from hydra.core.config_store import ConfigStore
 
-    ConfigStore.instance().store(group="g2_schema", name="train", node=TrainConfig)
+    store = ConfigStore.instance()
+    store.store(group="g2_schema", name="train", node=TrainConfig)
+    store.store(group="g2_schema", name="ablate", node=AblateConfig)
+    for group, nodes in (("data", SOURCES), ("launcher", LAUNCHERS)):
+        for name, node in nodes.items():
+            store.store(group=f"g2_schema/{group}", name=name, node=node)

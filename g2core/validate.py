@@ -256,7 +256,8 @@ def validate_train_config(cfg: DictConfig) -> None:
     Raises ConfigError naming the first bad key and how to fix it. Builds nothing: the model's size rule
     comes from the registry, so a study can check every variant in milliseconds.
     """
-    check_keys(cfg, [f.name for f in dataclasses.fields(TrainConfig)], "")
+    # study: conf/ablate.yaml, checked by g2core.study.load_spec
+    check_keys(cfg, [*(f.name for f in dataclasses.fields(TrainConfig)), "study", "hydra"], "")
     for name in ("model", "loss", "data", "optim", "trainer", "tracking", "paths"):
         if not isinstance(cfg.get(name), DictConfig):
             raise ConfigError(f"{name}: missing config group; check the defaults list in conf/train.yaml")

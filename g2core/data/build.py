@@ -17,7 +17,6 @@ from g2core.data.h5 import H5DepthDataset, find_h5_files, index_files
 from g2core.data.plugin import build_plugin_datasets
 from g2core.data.synthetic import ensure_synthetic_cache
 from g2core.plugins import has_target
-from g2core.schema import H5Data, SyntheticData
 
 # Validation inputs (crop, sparse input) do not depend on the run's seed: every run of a study is
 # scored on exactly the same inputs, so differences between runs come from training alone.
@@ -74,7 +73,7 @@ def build_datasets(
     The test split is what a study reports; nothing is selected on it. None when the config asks for none
     (data.n_test=0 for synthetic scenes; no data.test_root and data.test_fraction=0 for h5 frames). Test
     inputs, like validation inputs, do not depend on the run's seed.
-    A key a caller leaves out takes H5DepthDataset's default; only what no default can stand for is checked.
+    Every key is there: compose merges the source's schema (g2core.schema.SOURCES) with its defaults.
     With `data._target_`, the user's builder makes them (g2core.data.plugin).
     """
     if has_target(data_cfg):
@@ -82,11 +81,7 @@ def build_datasets(
     name = _get(data_cfg, "name")
     height, width = int(_get(data_cfg, "height")), int(_get(data_cfg, "width"))
     common = {"height": height, "width": width, "sparse_input": sparse_input}
-    common |= {
-        k: data_cfg[k]
-        for k in ("resize", "min_depth", "max_depth", "eigen_crop", "mask_depth_range")
-        if k in data_cfg
-    }
+    common |= {k: data_cfg[k] for k in ("resize", "min_depth", "max_depth", "eigen_crop", "mask_depth_range")}
     augment = dict(data_cfg.get("augment") or {})
 
     def evaluated(files: list, **kw: Any) -> H5DepthDataset:
@@ -99,8 +94,8 @@ def build_datasets(
             int(_get(data_cfg, "n_val")),
             int(data_cfg.get("gen_height") or height),
             int(data_cfg.get("gen_width") or width),
-            int(data_cfg.get("scene_seed", SyntheticData.scene_seed)),
-            n_test=int(data_cfg.get("n_test", SyntheticData.n_test)),
+            int(data_cfg["scene_seed"]),
+            n_test=int(data_cfg["n_test"]),
         )
         train = H5DepthDataset([paths["train"]], train=True, seed=seed, augment=augment, **common)
         test = evaluated([paths["test"]]) if "test" in paths else None
@@ -109,8 +104,8 @@ def build_datasets(
         root = _get(data_cfg, "root")
         files = find_h5_files(root, "data.root")
         val_root, test_root = data_cfg.get("val_root"), data_cfg.get("test_root")
-        test_fraction = 0.0 if test_root else float(data_cfg.get("test_fraction", H5Data.test_fraction))
-        val_fraction = 0.0 if val_root else float(data_cfg.get("val_fraction", H5Data.val_fraction))
+        test_fraction = 0.0 if test_root else float(data_cfg["test_fraction"])
+        val_fraction = 0.0 if val_root else float(data_cfg["val_fraction"])
         if not val_root and not 0.0 < val_fraction < 1.0:
             raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), or set data.val_root")
         index = index_files(files)

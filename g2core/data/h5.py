@@ -24,6 +24,7 @@ from torch.utils.data import Dataset
 from g2core.data import transforms
 from g2core.data.errors import DataError
 from g2core.data.sparse import simulate_sparse
+from g2core.schema import DataConfig
 
 _LAYOUT = "rgb uint8 [3,H,W] and depth float32 [H,W] in metres (or chunked [N,3,H,W] / [N,H,W])"
 _MAX_OPEN_FILES = 64  # a folder of one-frame files would otherwise exhaust file descriptors
@@ -154,8 +155,8 @@ class H5DepthDataset(Dataset):
         resize: str = "crop",
         select: Sequence[int] | None = None,
         index: Sequence[FrameRef] | None = None,
-        min_depth: float = 1e-3,
-        max_depth: float = 10.0,
+        min_depth: float = DataConfig.min_depth,
+        max_depth: float = DataConfig.max_depth,
         eigen_crop: bool = False,
         mask_depth_range: bool = False,
     ) -> None:

@@ -7,6 +7,8 @@ import math
 import torch
 from torch import Tensor
 
+from g2core.schema import DataConfig
+
 from ._torchmetrics import Metric
 from .edges import EDGE_BAND_PX, EDGE_JUMP, depth_boundary_errors, edge_band
 from .keys import EDGE_METRIC_KEYS, METRIC_KEYS
@@ -38,8 +40,8 @@ class DepthMetrics(Metric):
 
     def __init__(
         self,
-        min_depth: float = 1e-3,
-        max_depth: float = 10.0,
+        min_depth: float = DataConfig.min_depth,
+        max_depth: float = DataConfig.max_depth,
         clamp: bool = True,
         eigen_crop: bool = False,
         edges: bool = True,

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import MISSING, dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -14,63 +14,29 @@ from omegaconf import DictConfig, OmegaConf
 from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
 from g2core.design import SPENDING, Design
 from g2core.names import LOSS_TERMS, METRICS, VAL, metric_key, metric_spec, strip_split, study_experiment
+from g2core.schema import StudyConfig
 from g2core.study.launch.settings import check_launcher
 from g2core.study.test_sets import parse_test_sets
-from g2core.validate import check_keys
+from g2core.validate import check_node
 
 
 def available(group: str) -> list[str]:
     return sorted({p.stem for d in conf_dirs() for p in (d / group).glob("*.yaml")})
 
 
-@dataclass(frozen=True)
-class StudySpec:
-    """The study schema: every key a `conf/study/*.yaml` may hold, with the default a study leaves out."""
+@dataclass(kw_only=True)
+class StudySpec(StudyConfig):
+    """A checked study: the keys of its YAML (g2core.schema.StudyConfig, with their defaults), and what the
+    engine sets while it runs. The lists are tuples here."""
 
-    name: str
-    kind: str = "ablation"  # ablation | search
-    variants: tuple[str, ...] = ()
-    seeds: tuple[int, ...] = ()  # the YAML may say auto: seeds 0..max_seeds-1, added until decided
-    seeds_auto: bool = False
-    first_seeds: int = 2  # seeds auto: the first round's seeds (the first look)
-    max_seeds: int = 3  # seeds auto: the last look
-    alpha: float = 0.05  # family-wise error of the primary verdicts
-    equivalence_margin: float = 0.05  # share of the baseline mean (README: why 5%)
-    alpha_spending: str = "obrien_fleming"  # seeds auto: obrien_fleming | pocock (g2core.design)
+    seeds_auto: bool = False  # study.seeds was auto: seeds 0..max_seeds-1, added until decided
     # seeds auto: the (variant, seed) pairs of this round. The trials still suggest from the whole variants
     # and seeds lists: Optuna refuses a categorical parameter whose choices change within a study.
     round_pairs: tuple[tuple[str, int], ...] = ()
-    baseline: str = ""  # "" = the first variant
-    metric: str = metric_key(VAL, "abs_rel")
-    direction: str = "minimize"  # minimize | maximize
-    overrides: tuple[str, ...] = ()
-    workers: int = 1  # the YAML may say auto: resolved by auto_workers
-    procs_per_trial: int = 1  # > 1: each trial is a torchrun DDP job of that many processes (ddp_trial)
-    storage: str | None = None
-    max_failures: int = 3
-    experiment: str = ""  # "" = g2/<name>
-    base_variant: str = "baseline"  # search: the preset whose other settings every trial keeps
-    n_trials: int = 0
-    search_space: dict[str, tuple[float, float]] = field(default_factory=dict)
-    # search: after the search, train its top confirm_top_k weight sets and base_variant over seeds until
-    # decided (first_seeds..max_seeds) and compare them on the test split (g2core.study.confirm)
-    confirm: bool = True
-    confirm_top_k: int = 3
-    # search: two or more validation metrics searched together (Optuna's multi-objective TPE, no pruning), each
-    # in its own direction (g2core.names.metric_spec); the first is the deciding metric (checkpoint selection,
-    # the confirmation's verdict), the candidates come from the Pareto front (g2core.study.confirm)
-    objectives: tuple[str, ...] = ()
     # set by g2core.study.confirm on the confirmation stage's spec: the stage (its own Optuna study) and
     # its candidates, run key -> the weights that replace base_variant's
     stage: str = ""
     candidates: dict[str, dict[str, float]] = field(default_factory=dict)
-    # study.test_sets: name -> data config, every trial's best.pt evaluated on it (g2core.study.test_sets)
-    test_sets: dict[str, dict[str, Any]] = field(default_factory=dict)
-    pruner_warmup_epochs: int = 1
-    heartbeat_s: float = 20.0
-    grace_s: float = 120.0
-    # where the workers run (conf/study/launcher/*.yaml, g2core.study.launch): local | ray | slurm
-    launcher: dict[str, Any] = field(default_factory=lambda: {"name": "local"})
 
     @property
     def design(self) -> Design:
@@ -134,16 +100,15 @@ def _check_rounds(s: dict[str, Any], why: str) -> None:
 
 
 def load_spec(cfg: DictConfig) -> StudySpec:
-    """Read and check cfg.study against StudySpec; every error names the key to fix."""
-    # conf/ablate.yaml selects study/launcher by default: a study without +study=<name> has only that
-    if "study" not in cfg or not isinstance(cfg.study, DictConfig) or set(cfg.study) <= {"launcher"}:
+    """cfg.study, typed and defaulted by g2core.schema.StudyConfig, checked by the one validator (keys, types,
+    ranges), then by the rules across keys and against conf/; every error names the key to fix."""
+    # conf/ablate.yaml holds the study schema: without +study=<name> its name is still ??? (not `in`)
+    if not isinstance(cfg.get("study"), DictConfig) or "name" not in cfg.study:
         raise ConfigError(
             f"no study selected: pass +study=<name>; available: {', '.join(available('study'))}"
         )
-    schema = {f.name: f for f in fields(StudySpec)}
-    check_keys(cfg.study, [k for k in schema if k not in RUNTIME_KEYS], "study.")
-    s = {**{k: f.default for k, f in schema.items() if f.default is not MISSING}, "search_space": {}}
-    s.update(OmegaConf.to_container(cfg.study, resolve=True))
+    check_node(cfg.study, StudyConfig, "study.")
+    s = OmegaConf.to_container(cfg.study, resolve=True)
     name = validate_name(str(s.get("name", "")), "study.name")
     kind = s["kind"]
     if kind not in ("ablation", "search"):
@@ -190,15 +155,6 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         raise ConfigError(f"study.direction={s['direction']!r}: expected minimize or maximize")
     if s["workers"] != AUTO and not _is_int(s["workers"], 1):
         raise ConfigError(f"study.workers={s['workers']!r}: expected an integer >= 1 or auto")
-    if not _is_int(s["procs_per_trial"], 1):
-        raise ConfigError(
-            f"study.procs_per_trial={s['procs_per_trial']!r}: expected an integer >= 1 (processes, one GPU each)"
-        )
-    if not _is_int(s["max_failures"], 0):
-        raise ConfigError(f"study.max_failures={s['max_failures']!r}: expected an integer >= 0")
-    for key in ("pruner_warmup_epochs", "heartbeat_s", "grace_s"):
-        if isinstance(s[key], bool) or not isinstance(s[key], int | float) or s[key] < 0:
-            raise ConfigError(f"study.{key}={s[key]!r}: expected a number >= 0")
     space: dict[str, tuple[float, float]] = {}
     if kind == "search":
         if s["base_variant"] not in presets:
@@ -222,16 +178,12 @@ def load_spec(cfg: DictConfig) -> StudySpec:
                     f"study.search_space.{term}={bounds!r}: expected [low, high] with 0 <= low < high"
                 )
             space[str(term)] = (float(bounds[0]), float(bounds[1]))
-        s["objectives"] = _objectives(s.get("objectives"))
+        s["objectives"] = _objectives(s["objectives"])
         if s["objectives"]:
             s["metric"] = s["objectives"][0]
             s["direction"] = (
                 "minimize" if metric_spec(strip_split(s["metric"]), True).lower_is_better else "maximize"
             )
-        if not isinstance(s["confirm"], bool):
-            raise ConfigError(f"study.confirm={s['confirm']!r}: expected true or false")
-        if not _is_int(s["confirm_top_k"], 1):
-            raise ConfigError(f"study.confirm_top_k={s['confirm_top_k']!r}: expected an integer >= 1")
         if s["confirm"] and not s["seeds_auto"]:
             _check_rounds(s, "study.confirm")
     s.update(
@@ -246,11 +198,7 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         ),
         n_trials=s["n_trials"] if kind == "search" else 0,
         search_space=space,
-        test_sets=parse_test_sets(s.get("test_sets"), str(cfg.paths.root)),
-        alpha=float(s["alpha"]),
-        equivalence_margin=float(s["equivalence_margin"]),
-        heartbeat_s=float(s["heartbeat_s"]),
-        grace_s=float(s["grace_s"]),
+        test_sets=parse_test_sets(s["test_sets"], str(cfg.paths.root)),
         launcher=check_launcher(s["launcher"], cfg.paths.root, name),
     )
     if s["workers"] == AUTO:
@@ -275,9 +223,6 @@ def _objectives(value: Any) -> tuple[str, ...]:
             f"[val/abs_rel, val/dbe_acc]; known: {', '.join(known)}"
         )
     return metrics
-
-
-RUNTIME_KEYS = ("stage", "candidates")  # set by g2core.study.confirm, never by a study's YAML
 
 
 def auto_workers(trials: int, procs_per_trial: int, launcher: str) -> int:
