@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from g2core.config import CONF_DIR, ConfigError, conf_dirs, searchpath_override
+from g2core.config import CONF_DIR, ConfigError, conf_dirs, schema_overrides, searchpath_override
 from g2core.plugins import TARGET, first_doc_line, import_target
 
 LIST_FLAG = "--list"
@@ -44,7 +44,12 @@ def entry_argv(argv: list[str]) -> list[str]:
             print(f"g2-ablate: error: {exc}", file=sys.stderr)
             raise SystemExit(2) from None
         raise SystemExit(0)
-    return [argv[0], *searchpath_override(), *argv[1:]]
+    entry = Path(argv[0]).stem  # experiments/<config name>.py
+    if (CONF_DIR / f"{entry}.yaml").is_file():
+        from g2core.cli import check_composes
+
+        check_composes(entry, args)  # a value of the wrong type: one line, status 2
+    return [argv[0], *searchpath_override(), *schema_overrides(args)]
 
 
 def _comment_lines(path: Path) -> list[str]:

@@ -6,12 +6,12 @@ import logging
 import os
 import signal
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from omegaconf import DictConfig
 
-from g2core.config import ConfigError, redact
+from g2core.config import ConfigError, compose, redact
 from g2core.startup import INTERRUPTED, INTERRUPTED_STATUS, interruptible
 
 T = TypeVar("T")
@@ -57,6 +57,20 @@ def run_cli(fn: Callable[[], T]) -> T:
             raise
         print(f"g2-ablate: error: {line}", file=sys.stderr)
         sys.exit(2)
+
+
+def check_composes(config_name: str, args: Sequence[str]) -> None:
+    """Compose the entry point's config once before @hydra.main does: Hydra reports a value of the wrong type
+    (trainer.max_epochs=abc) in several lines with status 1, compose() says it in the validator's one line
+    (status 2). Anything else, and flags (--help, --cfg, -m), are left to Hydra's own report."""
+    if any(arg.startswith("-") for arg in args):
+        return
+    try:
+        compose(args, config_name)
+    except ConfigError as exc:
+        _user_error(exc)
+    except Exception:  # Hydra composes again and reports it its own way
+        return
 
 
 def _user_error(exc: BaseException) -> None:
