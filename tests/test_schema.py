@@ -7,10 +7,22 @@ from pathlib import Path
 
 import pytest
 from hydra.core.config_store import ConfigStore
+from omegaconf import OmegaConf
 
 from g2core import models
 from g2core.config import ConfigError, compose, redact, redact_url, validate_train_config
 from g2core.names import ALIGN_MODES
+from g2core.schema import (
+    DataConfig,
+    H5Data,
+    LocalLauncher,
+    OptimConfig,
+    RayResources,
+    StudyConfig,
+    SyntheticData,
+    TrainConfig,
+    TrainerConfig,
+)
 from g2core.study.spec import StudySpec, load_spec
 from tests.conftest import REPO, tiny
 
@@ -119,3 +131,50 @@ def test_one_redactor() -> None:
     assert redact_url("sqlite:////tmp/mlflow.db") == "sqlite:////tmp/mlflow.db"
     assert redact("tracking.tags.api_token", "abc") == "***"
     assert redact("study.storage", "postgresql://me:pw@db/o") == "postgresql://me:***@db/o"
+
+
+def test_compose_merges_the_schema() -> None:
+    """The dataclasses are in the defaults lists: compose types and defaults every key (issue 25)."""
+    cfg = compose()
+    assert OmegaConf.get_type(cfg) is TrainConfig
+    for node, schema in [("trainer", TrainerConfig), ("optim", OptimConfig), ("data", SyntheticData)]:
+        assert OmegaConf.get_type(cfg, node) is schema, node
+    assert (cfg.data.min_depth, cfg.data.max_depth) == (DataConfig.min_depth, DataConfig.max_depth)
+    assert cfg.optim.head_lr_mult == 1.0  # a default no conf/optim file writes
+    assert OmegaConf.get_type(compose(["data=nyu"]), "data") is H5Data
+    assert compose(["+optim.head_lr_mult=10"]).optim.head_lr_mult == 10  # `+` on a defaulted key, as before
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("trainer.max_epochs=abc", "trainer.max_epochs='abc': expected an integer"),
+        ("data.min_depth=far", "data.min_depth='far': expected a number"),
+        ("study.max_failures=x", "study.max_failures='x': expected an integer"),
+    ],
+)
+def test_a_wrong_type_fails_at_compose_naming_the_key(override: str, message: str) -> None:
+    with pytest.raises(ConfigError) as info:
+        compose(["+study=loss_terms", override], config_name="ablate")
+    assert str(info.value) == message
+
+
+def test_a_presets_wrong_type_fails_at_compose(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "experiment").mkdir()
+    (tmp_path / "experiment" / "bad.yaml").write_text("# @package _global_\ntrainer:\n  max_epochs: many\n")
+    monkeypatch.setenv("G2_CONF_PATH", str(tmp_path))
+    with pytest.raises(ConfigError, match=r"^trainer.max_epochs='many': expected an integer$"):
+        compose(["experiment=bad"])
+
+
+def test_a_study_composes_with_its_base_keys_typed() -> None:
+    """The keys every study shares are written once (StudyConfig, conf/ablate.yaml), not in each study."""
+    for name in ("g2_terms", "weight_search"):
+        cfg = compose([f"+study={name}"], config_name="ablate")
+        assert OmegaConf.get_type(cfg, "study") is StudyConfig
+        assert OmegaConf.get_type(cfg.study, "launcher") is LocalLauncher
+        study = cfg.study
+        assert (study.metric, study.direction, study.max_failures) == ("val/abs_rel", "minimize", 3)
+        assert "max_failures" not in (REPO / "conf" / "study" / f"{name}.yaml").read_text()
+    ray = compose(["+study=g2_terms", "study/launcher=ray"], config_name="ablate").study.launcher
+    assert OmegaConf.get_type(ray, "resources") is RayResources and ray.resources.cpu == 1
