@@ -85,10 +85,10 @@ class SyntheticData(DataConfig):
 @dataclass(kw_only=True)
 class H5Data(DataConfig):
     root: str = field(metadata={"missing": "required for data=h5; pass data.root=/path/to/h5/folder"})
-    val_root: str | None = None
+    val_root: str | None = None  # a separate validation folder; null: a fixed split of root by val_fraction
     val_fraction: float = 0.2
-    test_root: str | None = None
-    test_fraction: float = 0.2  # of root, when no test_root; 0 = no test split
+    test_root: str | None = None  # a separate test folder (what a study reports; nothing is selected on it)
+    test_fraction: float = 0.2  # without test_root: a share of root, never in train or val; 0 = no test split
 
 
 SOURCES: dict[str, type[DataConfig]] = {"synthetic": SyntheticData, "h5": H5Data}
@@ -192,9 +192,7 @@ class RayResources:  # per Ray task (one trial at a time); cpu is also the trial
 @dataclass(kw_only=True)
 class RayLauncher:
     name: str = "ray"
-    # null: start a local Ray cluster for this study; auto: the one `ray start` runs here; ray://host:10001;
-    # host:6379 (the head's GCS)
-    address: str | None = None
+    address: str | None = None  # null: a local cluster for this study; auto; ray://host:10001; host:6379
     num_cpus: int | None = rule(ge=1, default=None)  # a local cluster's CPUs (null: all); not with an address
     resources: RayResources = field(default_factory=RayResources)
 
@@ -240,12 +238,9 @@ class StudyConfig:
     metric: str = "val/abs_rel"  # the metric that decides (best checkpoint, ranking, significance)
     direction: str = "minimize"  # minimize | maximize
     overrides: list[str] = field(default_factory=list)  # applied to every trial, before the command line's
-    # auto: one process per CPU core (1 thread each) or per GPU, at most one per trial (conf/ablate.yaml
-    # reads G2_STUDY_WORKERS)
-    workers: Any = 1
+    workers: Any = 1  # or auto (conf/ablate.yaml: G2_STUDY_WORKERS, else auto)
     procs_per_trial: int = 1  # > 1: each trial is a torchrun DDP job of that many processes, one GPU each
-    # null: a journal file under paths.root/studies/<name>/; postgresql+psycopg://... for many machines
-    storage: str | None = None
+    storage: str | None = None  # null: a journal under paths.root/studies/<name>/; postgresql+psycopg://...
     max_failures: int = 3  # stop the study when more trials than this have failed
     experiment: str = ""  # the MLflow experiment; "" = g2/<name>
     # search: Optuna proposes loss weights in search_space ({term: [low, high]}) on top of base_variant
