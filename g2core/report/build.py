@@ -22,7 +22,7 @@ from .decide import decide
 from .mlflow_copy import logged_copies
 from .parent import headline, in_mlflow, log_main_table, log_study, note_tag, parent_summary, tag_verdicts
 from .read import read_study
-from .render import compute_of, render
+from .render import render
 from .summary import Summary
 from .tables import to_markdown
 from .values import SPLIT_CHOICES
@@ -117,5 +117,5 @@ def write_report(
         tags,
         logged,
         shown,
-        compute.line() if (compute := compute_of(records)) is not None else "",
+        decided.compute.line() if decided.compute is not None else "",
     )

@@ -13,7 +13,7 @@ import pandas as pd
 
 from g2core.names import TEST
 
-from . import confirmation, markdown, pareto, verdicts
+from . import confirmation, markdown, pareto, search_compute, verdicts
 from . import cross_dataset as across
 from .read import StudyRecords
 from .robustness import per_align, robustness_line
@@ -28,6 +28,7 @@ class Decisions:
     front: pareto.Front | None  # a Pareto search's non-dominated trials
     verdict: str  # the README's verdict section (its first line is the parent's study.verdict)
     best: str | None  # the variant significantly best after correction; a search's best trial
+    compute: search_compute.SearchCompute | None  # a search's compute per stage, val-test rank correlation
 
 
 def decide(records: StudyRecords, split: str) -> Decisions:
@@ -43,4 +44,7 @@ def decide(records: StudyRecords, split: str) -> Decisions:
         best = next((g for g in summary.groups if summary.runs(g) > 0), None)
     else:
         best = verdicts.significantly_best(comparison, info.baseline, info.metric_name)
-    return Decisions(comparison, robust, cross, confirmed, pareto.front(info, records.children), text, best)
+    confirm_runs = records.confirm.runs if records.confirm is not None else []
+    compute = search_compute.search_compute(info, records.children, confirm_runs)
+    front = pareto.front(info, records.children)
+    return Decisions(comparison, robust, cross, confirmed, front, text, best, compute)

@@ -21,12 +21,6 @@ from .study_figures import draw_figures
 from .tables import Table, main_table, to_csv, to_html, to_latex
 
 
-def compute_of(records: StudyRecords) -> search_compute.SearchCompute | None:
-    """A search's compute per stage and val-test rank correlation (None for an ablation)."""
-    confirm = records.confirm.runs if records.confirm is not None else []
-    return search_compute.search_compute(records.info, records.children, confirm)
-
-
 @dataclass
 class Rendered:
     files: list[Path]  # README.md and report.html first
@@ -90,7 +84,7 @@ def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str,
     text = across.with_section(text, info, decided.cross)
     text = confirmation.with_section(text, decided.confirmed)  # a search's confirmed answer first
     text = pareto.with_section(text, decided.front)
-    text = search_compute.with_section(text, compute_of(records), info)  # a search's stages
+    text = search_compute.with_section(text, decided.compute, info)  # a search's stages
     readme = out_dir / "README.md"
     readme.write_text(text, encoding="utf-8")
     # issue 14, MLflow as its users know it: a page the artifact viewer renders
