@@ -69,6 +69,14 @@ def searchpath_override() -> list[str]:
 # they stay out of the config hash so moving paths.root or the tracking server keeps a run's identity.
 _HASH_EXCLUDED = ("paths", "tracking", "study", "hydra")
 _HASH_EXCLUDED_TRAINER = ("progress", "run_dir", "resume", "threads", "save_interval", "num_samples")
+# Keys that every composed config holds since Hydra merges the typed schema (issue 25); at their default they
+# stay out of the hash, so that runs made before keep their identity (resume, the report's config_hash).
+_HASH_SCHEMA_DEFAULTS = {
+    ("data", "mask_depth_range"): False,
+    ("optim", "head_lr_mult"): 1.0,
+    ("optim", "no_decay_norm_and_bias"): True,
+    ("loss", "custom_terms"): {},
+}
 _SECRET_KEY = re.compile(r"password|passwd|token|secret|api_key|apikey", re.IGNORECASE)
 _PASSWORD_IN_URL = re.compile(r"(://[^/@:]*):[^/@]*@")
 _SECRET_IN_QUERY = re.compile(r"([?&][^=&#]*(?:pass|secret|token|key)[^=&#]*=)[^&#]*", re.IGNORECASE)
@@ -182,6 +190,9 @@ def config_hash(cfg: DictConfig) -> str:
     for key in _HASH_EXCLUDED_TRAINER:
         data.get("trainer", {}).pop(key, None)
     data.get("data", {}).pop("root", None)  # the synthetic cache folder moves with paths.root
+    for (group, key), default in _HASH_SCHEMA_DEFAULTS.items():
+        if data.get(group, {}).get(key, default) == default:
+            data.get(group, {}).pop(key, None)
     blob = json.dumps(data, sort_keys=True, default=str)
     return hashlib.sha256(blob.encode()).hexdigest()[:10]
 
