@@ -177,3 +177,35 @@ def test_kill_9_in_the_search_then_same_command_trains_nothing_twice(root: Path)
     searched = by_stage(kids, names.STAGE_SEARCH)
     assert Counter(k.info.run_name for k in searched).most_common(1)[0][1] == 1  # the killed one resumed
     assert len(searched) == 3 and all(k.info.status == "FINISHED" for k in searched)
+
+
+def test_a_trial_whose_config_fails_is_a_failure_with_its_reason(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Not lost work: a search that could not compose its trials drew new weights and failed again, silently,
+    without end (2,800 trials in 17 minutes while conf/ changed under a running study)."""
+    from g2core.config import ConfigError
+    from g2core.study import worker
+    from g2core.study.plan import TrialPlan
+    from g2core.study.storage import lost, too_many_failures
+
+    def refuse(*_args, **_kw):
+        raise ConfigError("loss.weights.foo: unknown loss term 'foo'")
+
+    monkeypatch.setattr(worker, "trial_config", refuse)
+    spec = StudySpec(
+        name="s",
+        kind="search",
+        variants=("baseline",),
+        seeds=(0,),
+        search_space={"ssi": (0.0, 1.0)},
+        n_trials=5,
+        max_failures=1,
+    )
+    study = optuna.create_study()
+    for _ in range(2):
+        study.optimize(
+            lambda t: worker.objective(t, TrialPlan(spec, (), "", "")), n_trials=1, catch=(Exception,)
+        )
+    failed = study.get_trials(deepcopy=False)
+    assert all(t.state == optuna.trial.TrialState.FAIL and not lost(t) for t in failed)
+    assert "unknown loss term" in failed[0].user_attrs[names.ATTR_FAILURE]
+    assert too_many_failures(study, spec)  # the study stops, and says why

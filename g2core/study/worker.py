@@ -81,13 +81,16 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float | tuple[float, ...]
         key = search_key(weights)
     trial.set_user_attr(ATTR_KEY, key)
     trial.set_user_attr(ATTR_WORKER, {"host": socket.gethostname(), "pid": os.getpid()})
-    cfg = trial_config(plan, variant, seed, key, trial.number, weights)
-    hooks = trial_hooks(spec, trial)
     # a stage (the confirmation) is its own Optuna study with its own trial numbers: say which
     name = f"{spec.stage} trial {trial.number}" if spec.stage else f"trial {trial.number}"
     say(f"{name} start: {key}")
     started = time.time()
     try:
+        # Composed inside the try: a config that fails to compose is a failed trial with its reason, counted
+        # against study.max_failures. Raised before it, the trial failed with no reason, which reads as lost
+        # work (a dead worker): a search then drew new weights and failed again, silently, without end.
+        cfg = trial_config(plan, variant, seed, key, trial.number, weights)
+        hooks = trial_hooks(spec, trial)
         with Heartbeat(trial, spec.heartbeat_s):
             result = train_trial(cfg, hooks, plan, trial)  # here, or torchrun (study.procs_per_trial)
             evaluate_test_sets(cfg, spec.test_sets, result.run_id, result.run_dir)  # study.test_sets
