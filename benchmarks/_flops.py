@@ -19,7 +19,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.flop_counter import FlopCounterMode, conv_flop_count
 
 from g2core.config import compose
-from g2core.losses import CompositeLoss, build_loss
+from g2core.losses import create_loss
 from g2core.models import build_model
 
 MATMUL_N = 2048
@@ -92,10 +92,6 @@ def model_from(cfg: DictConfig) -> torch.nn.Module:
     return build_model(cfg.model.name, **kwargs)
 
 
-def loss_from(cfg: DictConfig) -> CompositeLoss:
-    return build_loss(OmegaConf.to_container(cfg.loss.weights), cfg.loss.variant, cfg.loss.adepth_mask)
-
-
 def targets(cfg: DictConfig, device: torch.device | str = "cpu") -> tuple[torch.Tensor, torch.Tensor]:
     b, h, w = cfg.data.batch_size, cfg.data.height, cfg.data.width
     gt = 0.5 + 9 * torch.rand(b, 1, h, w, device=device)
@@ -122,7 +118,7 @@ def count_flops(cfg: DictConfig, backward: bool) -> int:
     shape = (cfg.data.batch_size, cfg.model.in_channels, cfg.data.height, cfg.data.width)
     gt, mask = targets(cfg)
     pred = (0.5 + torch.rand_like(gt)).requires_grad_(backward)
-    loss_fn = loss_from(cfg)
+    loss_fn = create_loss(cfg.loss)
     with counter() as flops, torch.set_grad_enabled(backward):
         total, _ = loss_fn(pred, gt, mask, mask)
         if backward:

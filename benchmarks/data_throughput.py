@@ -23,7 +23,7 @@ from torch.utils.data import DataLoader, Dataset
 from benchmarks._common import Row, Section, Settings, interleave
 from g2core.config import PACKAGE_ROOT
 from g2core.data import build_datasets
-from g2core.losses import build_loss
+from g2core.losses import create_loss
 from g2core.models import build_model
 
 # All of ../shared's real frames when the checkout has them beside it, else the few vendored for the tests.
@@ -79,7 +79,7 @@ def loader_side(dataset: Dataset, batches: int, workers: int = 0) -> Callable[[]
 def consumer_side(steps: int) -> Callable[[], float]:
     torch.manual_seed(0)
     model = build_model("g2_unet", features=16, levels=4, in_channels=3)
-    loss_fn = build_loss({"ssi": 0.5, "silog": 0.5})
+    loss_fn = create_loss(weights={"ssi": 0.5, "silog": 0.5})
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x = torch.rand(BATCH, 3, SIZE, SIZE)
     gt = 0.5 + 9 * torch.rand(BATCH, 1, SIZE, SIZE)

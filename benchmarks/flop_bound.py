@@ -40,7 +40,6 @@ from benchmarks._flops import (
     MATMUL_N,
     conv_rate,
     count_flops,
-    loss_from,
     matmul_rate,
     model_from,
     run_flops,
@@ -52,6 +51,7 @@ from benchmarks._instrument import PhaseClock, StepClock
 from benchmarks.gpu import bf16_peak_tflops
 from g2core.config import compose
 from g2core.data import build_datasets
+from g2core.losses import create_loss
 from g2core.study.spec import StudySpec, load_spec
 from g2core.train import Phase, TrainHooks, train
 
@@ -121,7 +121,7 @@ def bare_step(cfg: DictConfig, device: torch.device, steps: int) -> float:
     """Median seconds per step of model + composite loss + Adam on one batch, after one warm-up step."""
     torch.manual_seed(cfg.seed)
     model = model_from(cfg).to(device).train()
-    loss_fn = loss_from(cfg)
+    loss_fn = create_loss(cfg.loss)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
     )

@@ -19,7 +19,7 @@ from typing import Any
 import torch
 
 from benchmarks._common import Section, Settings
-from g2core.losses import build_loss
+from g2core.losses import create_loss
 from g2core.models import build_model
 
 SIZES = ((320, 320), (448, 640))
@@ -46,7 +46,7 @@ def bf16_peak_tflops(name: str) -> float | None:
 
 
 def _step_fn(model: torch.nn.Module, optimizer: torch.optim.Optimizer, batch: dict[str, torch.Tensor]):
-    loss_fn = build_loss({"adepth": 1.0, "rdepth": 1.0, "rgrad": 0.5})
+    loss_fn = create_loss(weights={"adepth": 1.0, "rdepth": 1.0, "rgrad": 0.5})
 
     def step() -> None:
         with torch.autocast("cuda", torch.bfloat16):

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from benchmarks._common import Row, Section, Settings, alternate
 from benchmarks._instrument import interval_quantile
 from benchmarks.trainer_overhead import _model, config, train_loader, trainer_run
 from g2core.data import model_input
-from g2core.losses import build_loss
+from g2core.losses import create_loss
 from g2core.names import LOSS, TRAIN, metric_key, term_key
 from g2core.train.setup import build_scheduler
 
@@ -50,9 +50,7 @@ def lightning_run(cfg: DictConfig, root: Path) -> tuple[list[float], int]:
         def __init__(self, steps_per_epoch: int) -> None:
             super().__init__()
             self.net = _model(cfg)
-            self.loss_fn = build_loss(
-                OmegaConf.to_container(cfg.loss.weights), cfg.loss.variant, cfg.loss.adepth_mask
-            )
+            self.loss_fn = create_loss(cfg.loss)
             self.steps_per_epoch = steps_per_epoch
 
         def training_step(self, batch: dict[str, torch.Tensor], batch_idx: int) -> torch.Tensor:

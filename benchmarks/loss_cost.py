@@ -18,7 +18,7 @@ import torch
 from torch import Tensor
 
 from benchmarks._common import Row, Section, Settings, interleave, per_call
-from g2core.losses import adepth, build_loss, gm, rdepth, rgrad, silog, ssi
+from g2core.losses import adepth, create_loss, gm, rdepth, rgrad, silog, ssi
 from g2core.models import build_model
 from g2core.train.grad_share import grad_norms
 
@@ -121,8 +121,9 @@ def _measure_scale(scale: Scale, settings: Settings, section: Section) -> None:
     for name, fn in TERMS.items():
         sides[name] = per_call(_loss_side(fn, pred, gt, mask), term_reps)
     for name, (weights, variant) in RECIPES.items():
-        sides[name] = per_call(_loss_side(build_loss(weights, variant), pred, gt, mask), term_reps)
-        shared = _grad_share_side(build_loss(weights, variant), pred, gt, mask)
+        recipe = {"weights": weights, "variant": variant}
+        sides[name] = per_call(_loss_side(create_loss(recipe), pred, gt, mask), term_reps)
+        shared = _grad_share_side(create_loss(recipe), pred, gt, mask)
         sides[f"{name} + grad shares (logging step)"] = per_call(shared, term_reps)
     for side in sides.values():
         side()  # warm-up round, not recorded

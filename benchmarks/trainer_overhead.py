@@ -25,7 +25,7 @@ from benchmarks._common import Row, Section, Settings, alternate, per_call
 from benchmarks._instrument import PhaseClock, StepClock
 from g2core.config import compose
 from g2core.data import build_datasets, model_input
-from g2core.losses import build_loss
+from g2core.losses import create_loss
 from g2core.metrics import DepthMetrics
 from g2core.models import build_model
 from g2core.train import Phase, TrainHooks, train
@@ -74,7 +74,7 @@ def bare_loop(cfg: DictConfig) -> StepClock:
     """What a researcher writes by hand: the same pieces, nothing else (no validation, logging or bar)."""
     loader = train_loader(cfg)
     model = _model(cfg)
-    loss_fn = build_loss(OmegaConf.to_container(cfg.loss.weights), cfg.loss.variant, cfg.loss.adepth_mask)
+    loss_fn = create_loss(cfg.loss)
     optimizer = torch.optim.Adam(
         model.parameters(), lr=cfg.optim.lr, betas=tuple(cfg.optim.betas), weight_decay=cfg.optim.weight_decay
     )
@@ -172,7 +172,7 @@ def _threads_row(settings: Settings) -> Row:
     """
     torch.manual_seed(0)
     model = build_model("g2_unet", features=16, levels=4, in_channels=3)
-    loss_fn = build_loss({"ssi": 0.5, "silog": 0.5})
+    loss_fn = create_loss(weights={"ssi": 0.5, "silog": 0.5})
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
     x, gt = torch.rand(8, 3, 64, 64), 0.5 + 9 * torch.rand(8, 1, 64, 64)
     mask = torch.ones_like(gt, dtype=torch.bool)

@@ -1,7 +1,7 @@
 """The user's own parts: config nodes with Hydra's `_target_` (a loss term, a model, a dataset).
 
 `_target_` is a dotted path `package.module.name` to a callable in a module on PYTHONPATH; the factories
-that build the built-in parts (g2core.losses.build_loss, g2core.models.build_model,
+that build the built-in parts (g2core.losses.create_loss, g2core.models.build_model,
 g2core.data.build_datasets) call it, so a user part is checked, logged and ablated like a built-in one.
 Resolved with Hydra's own `get_object`, so a path that works in `hydra.utils.instantiate` works here.
 Plain Python: importing this module imports neither torch nor a user module (only resolving a target does).

@@ -11,7 +11,7 @@ import torch
 import torch.nn.functional as F
 
 import g2core.losses as losses
-from g2core.losses import TERMS, CompositeLoss, build_loss
+from g2core.losses import TERMS, CompositeLoss, create_loss
 from tests.conftest import REFERENCE
 
 VARIANT_TERMS = ("adepth", "rdepth", "rgrad")
@@ -174,7 +174,7 @@ def test_composite_total_is_the_weighted_sum():
     pred, gt, mask = CASES["A"]()
     weights = {"adepth": 1.0, "rdepth": 0.7, "rgrad": 0.5, "ssi": 2.0, "gm": 0.25, "silog": 3.0}
     for variant in VARIANTS:
-        loss = build_loss(weights, variant=variant)
+        loss = create_loss(weights=weights, variant=variant)
         total, values = loss(pred, gt, mask)
         assert set(values) == set(TERMS)
         assert loss.active_terms == TERMS
@@ -204,7 +204,7 @@ def test_zero_weight_terms_are_not_computed(monkeypatch):
 def test_composite_backward_reaches_pred():
     pred, gt, mask = _one_image()
     pred = pred.requires_grad_()
-    total, _ = build_loss(dict.fromkeys(TERMS, 1.0))(pred, gt, mask)
+    total, _ = create_loss(weights=dict.fromkeys(TERMS, 1.0))(pred, gt, mask)
     total.backward()
     assert torch.isfinite(pred.grad).all() and pred.grad.abs().sum() > 0
 
@@ -229,22 +229,22 @@ def test_composite_backward_reaches_pred():
 )
 def test_validation_errors_name_the_key(weights, kwargs, key):
     with pytest.raises(ValueError, match=key):
-        build_loss(weights, **kwargs)
+        create_loss(weights=weights, **kwargs)
 
 
 def test_weights_from_an_omegaconf_mapping():
     omegaconf = pytest.importorskip("omegaconf")
-    loss = build_loss(omegaconf.OmegaConf.create({"adepth": 1, "rgrad": 0.5, "ssi": 0}))
+    loss = create_loss(weights=omegaconf.OmegaConf.create({"adepth": 1, "rgrad": 0.5, "ssi": 0}))
     assert loss.active_terms == ("adepth", "rgrad")
 
 
 def test_adepth_sparse_mask():
     pred, gt, mask = _one_image()
-    loss = build_loss({"adepth": 1.0, "rdepth": 1.0}, adepth_mask="sparse")
+    loss = create_loss(weights={"adepth": 1.0, "rdepth": 1.0}, adepth_mask="sparse")
     total, values = loss(pred, gt, mask, sparse_mask=torch.zeros_like(mask))
     assert values["adepth"].item() == 0.0  # a monocular sample: no sparse input, no absolute term
     assert values["rdepth"].item() > 0
-    _, with_gt = build_loss({"adepth": 1.0})(pred, gt, mask)
+    _, with_gt = create_loss(weights={"adepth": 1.0})(pred, gt, mask)
     _, as_float = loss(pred, gt, mask, sparse_mask=mask.float())  # a 0/1 validity channel
     assert as_float["adepth"].item() == pytest.approx(with_gt["adepth"].item())
     with pytest.raises(ValueError, match=r"loss\.adepth_mask"):
@@ -253,9 +253,9 @@ def test_adepth_sparse_mask():
 
 def test_half_precision_prediction_is_promoted():
     pred, gt, mask = _one_image()
-    total, values = build_loss(dict.fromkeys(TERMS, 1.0))(pred.half(), gt, mask)
+    total, values = create_loss(weights=dict.fromkeys(TERMS, 1.0))(pred.half(), gt, mask)
     assert total.dtype == torch.float32 and torch.isfinite(total)
-    reference, _ = build_loss(dict.fromkeys(TERMS, 1.0))(pred.half().float(), gt, mask)
+    reference, _ = create_loss(weights=dict.fromkeys(TERMS, 1.0))(pred.half().float(), gt, mask)
     assert total.item() == pytest.approx(reference.item(), rel=1e-6)
 
 

@@ -19,7 +19,7 @@ from g2core.config import ConfigError, compose, conf_dirs, validate_train_config
 from g2core.data import build_datasets
 from g2core.data.errors import DataError
 from g2core.data.plugin import PluginDataset
-from g2core.losses import loss_from_config
+from g2core.losses import create_loss
 from g2core.models import build_model
 from tests.conftest import REPO, tiny
 
@@ -140,13 +140,13 @@ def user(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
 def test_user_preset_composes_validates_and_the_term_is_computed(user: Path, root: Path) -> None:
     cfg = compose(["experiment=edge_on", *tiny(root)])
     validate_train_config(cfg)
-    loss = loss_from_config(cfg.loss)
+    loss = create_loss(cfg.loss)
     assert loss.active_terms == ("ssi", "silog", "edge")  # built-ins first, then the user's
     pred, gt = torch.rand(2, 1, 8, 8) + 0.5, torch.rand(2, 1, 8, 8) + 0.5
     total, values = loss(pred, gt, torch.ones(2, 1, 8, 8, dtype=torch.bool))
     assert set(values) == {"ssi", "silog", "edge"} and values["edge"] > 0
     assert total == pytest.approx(float(0.5 * values["ssi"] + 0.5 * values["silog"] + 0.5 * values["edge"]))
-    assert loss_from_config(compose(["experiment=edge_off", *tiny(root)]).loss).active_terms == (
+    assert create_loss(compose(["experiment=edge_off", *tiny(root)]).loss).active_terms == (
         "ssi",
         "silog",
     )

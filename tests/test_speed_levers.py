@@ -15,7 +15,7 @@ import torch
 from omegaconf import OmegaConf
 
 from g2core.config import compose
-from g2core.losses import build_loss
+from g2core.losses import create_loss
 from g2core.models import build_model
 from g2core.train.setup import compiled
 
@@ -32,7 +32,7 @@ def _loss_curve(overrides: tuple[str, ...], channels_last: bool, compile_: bool)
     if channels_last:
         model = model.to(memory_format=torch.channels_last)
     net = compiled(model, torch.device("cpu")) if compile_ else model
-    loss_fn = build_loss(OmegaConf.to_container(cfg.loss.weights), cfg.loss.variant, cfg.loss.adepth_mask)
+    loss_fn = create_loss(cfg.loss)
     optimizer = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
     gen = torch.Generator().manual_seed(1)
     shape = (4, 1, cfg.data.height, cfg.data.width)

@@ -335,13 +335,13 @@ def test_grad_shares_are_logged_on_logging_steps_and_sum_to_one(root: Path) -> N
 
 
 def test_grad_norms_are_the_weighted_terms_gradients_on_the_prediction() -> None:
-    from g2core.losses import build_loss
+    from g2core.losses import create_loss
     from g2core.train.grad_share import grad_norms, per_term_norms, shares
 
     torch.manual_seed(0)
     pred = (torch.rand(2, 1, 16, 16) + 0.5).requires_grad_()
     gt, mask = torch.rand(2, 1, 16, 16) + 0.5, torch.ones(2, 1, 16, 16, dtype=torch.bool)
-    loss_fn = build_loss({"ssi": 0.4, "silog": 2.0}, "seed", "gt")
+    loss_fn = create_loss(weights={"ssi": 0.4, "silog": 2.0}, variant="seed", adepth_mask="gt")
     total, values = loss_fn(pred, gt, mask)
     norms = grad_norms(pred, values, loss_fn.weights, loss_fn.active_terms)
     for i, term in enumerate(loss_fn.active_terms):

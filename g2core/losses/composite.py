@@ -1,7 +1,7 @@
 """The weighted sum of loss terms that a run trains with, built from ``loss.weights``.
 
 The built-in terms (g2core.names.LOSS_TERMS) and the user's own (``loss.custom_terms``: g2core.losses.custom)
-are computed, weighted and reported the same way; ``loss_from_config(cfg.loss)`` builds it from a config.
+are computed, weighted and reported the same way; ``create_loss(cfg.loss)`` builds it from a config.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from .midas import gm, ssi
 from .silog import silog
 
 TERMS = LOSS_TERMS
-__all__ = ["ADEPTH_MASKS", "TERMS", "CompositeLoss", "build_loss", "loss_from_config", "term_functions"]
+__all__ = ["ADEPTH_MASKS", "TERMS", "CompositeLoss", "create_loss", "term_functions"]
 
 TermFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
@@ -105,23 +105,15 @@ def _as_bool(mask: Tensor) -> Tensor:
     return mask if mask.dtype == torch.bool else mask > 0
 
 
-def build_loss(
-    weights: Mapping[str, float],
-    variant: str = "seed",
-    adepth_mask: str = "gt",
-    custom_terms: Mapping[str, Mapping[str, Any]] | None = None,
-) -> CompositeLoss:
-    """The composite loss of a config's ``loss`` section (``loss.weights``, ``loss.variant``,
-    ``loss.adepth_mask``, ``loss.custom_terms``)."""
-    return CompositeLoss(weights, variant=variant, adepth_mask=adepth_mask, custom_terms=custom_terms)
-
-
-def loss_from_config(loss: Mapping[str, Any]) -> CompositeLoss:
-    """``build_loss`` on a config's whole ``loss`` node (a DictConfig or a plain mapping)."""
+def create_loss(loss: Mapping[str, Any] | None = None, /, **keys: Any) -> CompositeLoss:
+    """The composite loss of a config's ``loss`` node (a DictConfig or a plain mapping: ``weights``,
+    ``variant``, ``adepth_mask``, ``custom_terms``) with ``keys`` on top: ``create_loss(cfg.loss)``,
+    ``create_loss(weights={"ssi": 1.0}, variant="official")``. The one way a loss is built."""
     from omegaconf import DictConfig, OmegaConf
 
-    node = OmegaConf.to_container(loss, resolve=True) if isinstance(loss, DictConfig) else dict(loss)
-    return build_loss(
+    node = OmegaConf.to_container(loss, resolve=True) if isinstance(loss, DictConfig) else dict(loss or {})
+    node.update(keys)
+    return CompositeLoss(
         node["weights"],
         node.get("variant", "seed"),
         node.get("adepth_mask", "gt"),

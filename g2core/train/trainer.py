@@ -24,7 +24,7 @@ from tqdm.auto import tqdm
 
 from g2core.config import resolved_container, validate_train_config
 from g2core.data import model_input
-from g2core.losses import loss_from_config
+from g2core.losses import create_loss
 from g2core.metrics import DepthMetrics
 from g2core.models import build_model
 from g2core.names import (
@@ -157,7 +157,7 @@ def set_up(ctx: RunContext, saved: dict[str, Any] | None) -> RunState:
     model = build_model(cfg.model.name, **model_kwargs).to(device)
     if cfg.trainer.channels_last:
         model = model.to(memory_format=torch.channels_last)
-    loss_fn = loss_from_config(cfg.loss)
+    loss_fn = create_loss(cfg.loss)
     optimizer = build_optimizer(model, cfg.optim, device)
     steps_per_epoch = len(ctx.loaders.train)
     scheduler = build_scheduler(
