@@ -54,20 +54,19 @@ def sobel_xy(x: Tensor, padding: int) -> Tensor:
     return F.conv2d(x, _SOBEL_XY.to(device=x.device, dtype=x.dtype), padding=padding)
 
 
+def _l1(error: Tensor, mask: Tensor, variant: str) -> Tensor:
+    """The variant's mean of an absolute error: seed per image, then over the batch; official over the batch."""
+    return per_image_mean(error, mask) if check_variant(variant) == "seed" else batch_mean(error, mask)
+
+
 def adepth(pred: Tensor, gt: Tensor, mask: Tensor, *, variant: str = "seed") -> Tensor:
     """Masked L1 on absolute depth."""
-    error = (pred - gt).abs()
-    if check_variant(variant) == "seed":
-        return per_image_mean(error, mask)
-    return batch_mean(error, mask)
+    return _l1((pred - gt).abs(), mask, variant)
 
 
 def rdepth(pred: Tensor, gt: Tensor, mask: Tensor, *, variant: str = "seed") -> Tensor:
     """Masked L1 between the two maps, each standardized per image over the mask."""
-    error = (standardize(pred, mask) - standardize(gt, mask)).abs()
-    if check_variant(variant) == "seed":
-        return per_image_mean(error, mask)
-    return batch_mean(error, mask)
+    return _l1((standardize(pred, mask) - standardize(gt, mask)).abs(), mask, variant)
 
 
 def rgrad(pred: Tensor, gt: Tensor, mask: Tensor, *, variant: str = "seed") -> Tensor:
