@@ -21,19 +21,19 @@ from g2core.store_probe import check_entry_stores  # noqa: E402
 @hydra.main(config_path="../conf", config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_cli(lambda: check_entry_stores(cfg, study_storage=False))  # in seconds; a report reads MLflow only
+    from g2core.catalog import presets
     from g2core.config import ConfigError, validate_name
-    from g2core.names import ROBUSTNESS_ALIGNS, TEST, VAL, study_experiment
+    from g2core.names import REPORT_README, REPORTS_DIR, ROBUSTNESS_ALIGNS, TEST, VAL, study_experiment
     from g2core.report import write_report
-    from g2core.study.spec import available
     from g2core.tracking import resolve_tracking_uri
 
     def build():
         if "study" not in cfg:
             raise ConfigError(
-                f"no study selected: pass +study=<name>; available: {', '.join(available('study'))}"
+                f"no study selected: pass +study=<name>; available: {', '.join(presets('study'))}"
             )
         name = validate_name(str(cfg.study.name), "study.name")
-        out = Path(cfg.paths.root) / "reports" / name
+        out = Path(cfg.paths.root) / REPORTS_DIR / name
         uri = resolve_tracking_uri(cfg.tracking.uri, cfg.paths.root)
         experiment = cfg.study.get("experiment") or study_experiment(name)
         split = str(cfg.get("report", {}).get("split", TEST))
@@ -55,7 +55,7 @@ def main(cfg: DictConfig) -> None:
         )
 
     result = run_cli(build)
-    print(f"report: {result.out_dir / 'README.md'} ({len(result.files)} files)")
+    print(f"report: {result.out_dir / REPORT_README} ({len(result.files)} files)")
 
 
 if __name__ == "__main__":

@@ -19,7 +19,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from g2core.config import ConfigError, compose, conf_dirs, validate_name
+from g2core.catalog import presets
+from g2core.config import ConfigError, compose, validate_name
 from g2core.names import BEST_CHECKPOINT, eval_dataset_of
 from g2core.schema import SOURCES, DataConfig
 from g2core.validate import check_node
@@ -29,18 +30,14 @@ DEFAULT_PRESET = "h5"
 log = logging.getLogger(__name__)
 
 
-def _presets() -> list[str]:
-    return sorted({p.stem for d in conf_dirs() for p in (d / "data").glob("*.yaml")})
-
-
 def data_config_of(name: str, entry: Mapping[str, Any], root: str) -> dict[str, Any]:
     """One test set's resolved data config: conf/data/<entry.name>.yaml with the entry's keys on top."""
     prefix = f"{KEY}.{name}."
     overrides = dict(entry)
     preset = str(overrides.pop("name", DEFAULT_PRESET))
-    if preset not in _presets():
+    if preset not in (available := presets("data")):
         raise ConfigError(
-            f"{prefix}name={preset!r}: no data preset of that name; available: {', '.join(_presets())}"
+            f"{prefix}name={preset!r}: no data preset of that name; available: {', '.join(available)}"
         )
     node = compose([f"data={preset}", f"paths.root={root}"]).data
     with open_dict(node):
