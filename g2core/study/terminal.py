@@ -10,7 +10,7 @@ import math
 from pathlib import Path
 
 from g2core.config import project_root, redact
-from g2core.names import REPORT_DIR, REPORT_HTML, RUNS_TABLE_QUERY, metric_spec, strip_split
+from g2core.names import REPORT_DIR, REPORT_HTML, REPORT_README, RUNS_TABLE_QUERY, metric_spec, strip_split
 from g2core.tracking.store import default_tracking_uri
 
 LOCAL_UI = "http://127.0.0.1:5000"  # where `python -m g2core.stack ui` (make ui) serves a local store
@@ -106,7 +106,7 @@ def study_summary(result, root: str | Path) -> list[str]:
         if getattr(report, "compute", ""):  # a search: compute per stage, val-test rank correlation
             lines.append(report.compute)
     if result.report_dir:
-        lines.append(f"report: {result.report_dir / 'README.md'}")
+        lines.append(f"report: {result.report_dir / REPORT_README}")
     lines += run_lines(result.tracking_uri, result.parent_run_id, result.report is not None)
     lines.append(f"MLflow UI: {ui_command(result.tracking_uri, root)}")
     return lines
