@@ -120,6 +120,12 @@ def test_search_ends_with_a_confirmation_and_resumes_without_training(root: Path
         assert parent.data.tags[names.verdict_tag(key)] in ("better", "worse", "equivalent", "undecided")
     readme = (root / "reports" / "weight_search" / "README.md").read_text()
     assert "## Confirmation" in readme and "Δ vs base [95% CI]" in readme
+    # what each stage cost (1 epoch a run) and how validation ranked the trials for test (issue 23 item 3)
+    compute = readme.split("## Compute and ranking", 1)[1].split("\n## ", 1)[0]
+    n = len(confirmed)
+    assert "| search | 3 | 3 |" in compute and f"| confirmation | {n} | {n} |" in compute, compute
+    assert f"The confirmation cost {n / 3:.2f}x the search's trial-epochs" in compute
+    assert "Spearman ρ = " in compute and "compute: search 3 trial-epochs" in out.stdout
     assert "Between the candidates" in readme  # whether the two can be told apart
     for kid in confirmed:  # each confirmation run says its candidate's verdict, as an ablation's children do
         want = (
