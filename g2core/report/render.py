@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from g2core.names import REPORT_HTML
+from g2core.names import REPORT_HTML, REPORT_README
 
 from . import confirmation, markdown, pareto, search_compute
 from . import cross_dataset as across
@@ -85,7 +85,7 @@ def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str,
     text = confirmation.with_section(text, decided.confirmed)  # a search's confirmed answer first
     text = pareto.with_section(text, decided.front)
     text = search_compute.with_section(text, decided.compute, info)  # a search's stages
-    readme = out_dir / "README.md"
+    readme = out_dir / REPORT_README
     readme.write_text(text, encoding="utf-8")
     # issue 14, MLflow as its users know it: a page the artifact viewer renders
     page = out_dir / REPORT_HTML
