@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from g2core.config import CONF_DIR, ConfigError, conf_dirs, schema_overrides, searchpath_override
+from g2core.config import CONF_DIR, ConfigError, presets, schema_overrides, searchpath_override
 from g2core.plugins import TARGET, first_doc_line, import_target
 
 LIST_FLAG = "--list"
@@ -92,15 +92,6 @@ def detail(name: str) -> str:
     if name in experiments:
         return describe_preset(name, experiments[name], description(experiments[name]))
     raise unknown(name, list(studies), list(experiments))
-
-
-def presets(group: str) -> dict[str, Path]:
-    """name -> file of every preset of a group; a G2_CONF_PATH file shadows conf/'s of the same name."""
-    found: dict[str, Path] = {}
-    for folder in conf_dirs():
-        for path in sorted((folder / group).glob("*.yaml")):
-            found[path.stem] = path
-    return dict(sorted(found.items()))
 
 
 def declared_terms() -> dict[str, tuple[str, Path]]:

@@ -59,6 +59,15 @@ def conf_dirs() -> list[Path]:
     return [CONF_DIR, *extra]
 
 
+def presets(group: str) -> dict[str, Path]:
+    """name -> file of every preset of a group; a G2_CONF_PATH file shadows conf/'s of the same name."""
+    found: dict[str, Path] = {}
+    for folder in conf_dirs():
+        for path in sorted((folder / group).glob("*.yaml")):
+            found[path.stem] = path
+    return dict(sorted(found.items()))
+
+
 def searchpath_override() -> list[str]:
     """The Hydra override that adds G2_CONF_PATH's folders to the config search path ([] without any)."""
     extra = conf_dirs()[1:]

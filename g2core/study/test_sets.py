@@ -19,8 +19,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf, open_dict
 
-from g2core.catalog import presets
-from g2core.config import ConfigError, compose, validate_name
+from g2core.config import ConfigError, compose, presets, validate_name
 from g2core.names import BEST_CHECKPOINT, eval_dataset_of
 from g2core.schema import SOURCES, DataConfig
 from g2core.validate import check_node
