@@ -253,8 +253,10 @@ class StudyConfig:
     confirm: bool = True
     confirm_top_k: int = 3
     # Extra datasets every trial's selected checkpoint is evaluated on after training (zero-shot transfer),
-    # each a data config: {real: {root: DIR, height: 64, width: 64}}; the report adds a cross-dataset table
-    test_sets: dict[str, Any] | None = field(default_factory=dict)
+    # each a data config: {real: {root: DIR, height: 64, width: 64}}; the report adds a cross-dataset table.
+    # Any and null: an override replaces the node whole (a typed {} refuses new keys and a list), and
+    # g2core.study.test_sets names what is wrong in it.
+    test_sets: Any = None
     pruner_warmup_epochs: int = rule(ge=0, default=1)  # search: no pruning before this many validations
     heartbeat_s: float = 20.0
     grace_s: float = 120.0
