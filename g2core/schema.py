@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from g2core.names import ADEPTH_MASKS, ALIGN_MODES, LOSS_VARIANTS
+from g2core.names import ADEPTH_MASKS, ALIGN_MODES, LOSS_VARIANTS, VAL, metric_key
 
 
 class ConfigError(ValueError):
@@ -235,7 +235,8 @@ class StudyConfig:
     alpha: float = 0.05  # family-wise error of the primary verdicts
     equivalence_margin: float = 0.05  # 'equivalent' = within this share of the baseline mean (README: why 5%)
     alpha_spending: str = "obrien_fleming"  # seeds auto: obrien_fleming | pocock (g2core.design)
-    metric: str = "val/abs_rel"  # the metric that decides (best checkpoint, ranking, significance)
+    # the metric that decides (best checkpoint, ranking, significance)
+    metric: str = metric_key(VAL, "abs_rel")
     direction: str = "minimize"  # minimize | maximize
     overrides: list[str] = field(default_factory=list)  # applied to every trial, before the command line's
     workers: Any = 1  # or auto (conf/ablate.yaml: G2_STUDY_WORKERS, else auto)
