@@ -18,10 +18,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
+from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
 from benchmarks._common import Row, Section, Settings, interleave
-from g2core.config import PACKAGE_ROOT
+from g2core.config import PACKAGE_ROOT, compose
 from g2core.data import build_datasets
 from g2core.losses import create_loss
 from g2core.models import build_model
@@ -34,28 +35,19 @@ WORKERS = "paper size, 2 loader workers"
 SIZE = 32  # conf/data/synthetic.yaml: the default training size
 
 
-def _synthetic(root: Path, settings: Settings) -> dict:
-    return {
-        "name": "synthetic",
-        "root": str(root / "synthetic"),
-        "n_train": settings.pick(64, 512),
-        "n_val": 8,
-        "height": SIZE,
-        "width": SIZE,
-        "batch_size": BATCH,
-        "augment": {"hflip": True, "color_jitter": 0.1},
-    }
+def _data(source: str, **keys: object) -> DictConfig:
+    """A data node as a run gets it: conf/data/<source>.yaml over the schema's defaults, these keys on top."""
+    return compose([f"data={source}", *(f"data.{k}={v}" for k, v in keys.items())]).data
 
 
-def _real(height: int, width: int) -> dict:
-    return {
-        "name": "h5",
-        "root": str(REAL),
-        "height": height,
-        "width": width,
-        "batch_size": BATCH,
-        "augment": {"hflip": True, "color_jitter": 0.1},
-    }
+def _synthetic(root: Path, settings: Settings) -> DictConfig:
+    return _data(
+        "synthetic", root=f"'{root / 'synthetic'}'", n_train=settings.pick(64, 512), n_val=8, height=SIZE
+    )
+
+
+def _real(height: int, width: int) -> DictConfig:
+    return _data("h5", root=f"'{REAL}'", height=height, width=width)
 
 
 def loader_side(dataset: Dataset, batches: int, workers: int = 0) -> Callable[[], float]:
@@ -102,7 +94,7 @@ def run(settings: Settings) -> Section:
     batches = settings.pick(4, 40)
     with tempfile.TemporaryDirectory(prefix="g2-bench-data-") as tmp:
         synthetic = _synthetic(Path(tmp), settings)
-        sources: dict[str, tuple[dict, bool]] = {
+        sources: dict[str, tuple[DictConfig, bool]] = {
             "synthetic h5 cache, 32x32": (synthetic, False),
             "synthetic h5 cache, 32x32 + G2 sparse-input simulation": (synthetic, True),
         }
