@@ -9,6 +9,10 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from omegaconf import DictConfig
+
+from g2core.config import compose
+
 
 @dataclass(frozen=True)
 class Settings:
@@ -18,6 +22,12 @@ class Settings:
 
     def pick(self, quick: Any, full: Any) -> Any:
         return quick if self.quick else full
+
+
+def data_node(source: str, **keys: Any) -> DictConfig:
+    """A data node as a run gets it (conf/data/<source>.yaml over the schema's defaults, these keys on top):
+    g2core.data.build_datasets reads every key the schema defaults."""
+    return compose([f"data={source}", *(f"data.{k}={v}" for k, v in keys.items())]).data
 
 
 @dataclass

@@ -21,8 +21,8 @@ import torch
 from omegaconf import DictConfig
 from torch.utils.data import DataLoader, Dataset
 
-from benchmarks._common import Row, Section, Settings, interleave
-from g2core.config import PACKAGE_ROOT, compose
+from benchmarks._common import Row, Section, Settings, data_node, interleave
+from g2core.config import PACKAGE_ROOT
 from g2core.data import build_datasets
 from g2core.losses import create_loss
 from g2core.models import build_model
@@ -35,19 +35,14 @@ WORKERS = "paper size, 2 loader workers"
 SIZE = 32  # conf/data/synthetic.yaml: the default training size
 
 
-def _data(source: str, **keys: object) -> DictConfig:
-    """A data node as a run gets it: conf/data/<source>.yaml over the schema's defaults, these keys on top."""
-    return compose([f"data={source}", *(f"data.{k}={v}" for k, v in keys.items())]).data
-
-
 def _synthetic(root: Path, settings: Settings) -> DictConfig:
-    return _data(
+    return data_node(
         "synthetic", root=f"'{root / 'synthetic'}'", n_train=settings.pick(64, 512), n_val=8, height=SIZE
     )
 
 
 def _real(height: int, width: int) -> DictConfig:
-    return _data("h5", root=f"'{REAL}'", height=height, width=width)
+    return data_node("h5", root=f"'{REAL}'", height=height, width=width)
 
 
 def loader_side(dataset: Dataset, batches: int, workers: int = 0) -> Callable[[], float]:

@@ -16,7 +16,7 @@ import tempfile
 import time
 from pathlib import Path
 
-from benchmarks._common import Row, Section, Settings, alternate
+from benchmarks._common import Row, Section, Settings, alternate, data_node
 from g2core.config import PACKAGE_ROOT
 from g2core.data import build_datasets
 
@@ -80,14 +80,7 @@ def run(settings: Settings) -> Section:
     trial_seconds: dict[int, list[float]] = {1: [], 2: []}
     with tempfile.TemporaryDirectory(prefix="g2-bench-study-") as tmp:
         base = Path(tmp)
-        data = {
-            "name": "synthetic",
-            "root": str(base / "data"),
-            "n_train": 512,
-            "n_val": 64,
-            "height": 64,
-            "width": 64,
-        }
+        data = data_node("synthetic", root=f"'{base / 'data'}'", n_train=512, n_val=64, height=64, width=64)
         build_datasets(data, seed=0, sparse_input=False)  # the default cache, once, outside the clock
         one, two = alternate(
             lambda: study_side(base, 1, trial_seconds), lambda: study_side(base, 2, trial_seconds), 1
