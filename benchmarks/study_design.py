@@ -26,7 +26,9 @@ def _study(root: Path, *extra: str) -> tuple[float, str]:
     start = time.perf_counter()
     out = subprocess.run(cmd, capture_output=True, text=True)
     if out.returncode:
-        raise RuntimeError(f"{' '.join(extra) or 'default'} study failed ({out.returncode}): {out.stderr[-1500:]}")
+        raise RuntimeError(
+            f"{' '.join(extra) or 'default'} study failed ({out.returncode}): {out.stderr[-1500:]}"
+        )
     verdict = next((line for line in out.stdout.splitlines() if line.startswith("verdict: ")), "")
     return time.perf_counter() - start, verdict
 
