@@ -3,6 +3,14 @@
 The trainer logs to `sqlite:///<root>/mlflow.db` with artifacts in `<root>/mlartifacts` unless told
 otherwise; this serves exactly that store, on 127.0.0.1, and prints a direct link to each study's
 runs table.
+
+The GenAI pages (issue 24): MLflow 3.17's UI opens an experiment, a run or Compare in the view named by the
+address's `?workflowType=` (genai | machine_learning), else by the browser's localStorage key
+`mlflow.workflowType_v1`, which only the sidebar's "GenAI | Model training" switch writes (default: GenAI).
+Its workflow-based navigation is hard-wired on, so it never reads the experiment's `mlflow.experimentKind`
+tag (set anyway, g2core.tracking.store, for MLflow UIs that do), and no server option or environment
+variable selects the view. So every address printed here carries RUNS_TABLE_QUERY, and SWITCH_HINT tells
+the user the one click that makes every other way in (Home, the Experiments list, a bare link) classic too.
 """
 
 from __future__ import annotations
@@ -10,11 +18,16 @@ from __future__ import annotations
 import signal
 from pathlib import Path
 
+from g2core.config import redact
 from g2core.names import REPORT_DIR, REPORT_HTML, ROLE_PARENT, RUNS_TABLE_QUERY, TAG_ROLE, study_experiment
 from g2core.stack.mlflow_server import ServerHandle, start_mlflow_server
 from g2core.tracking.store import default_artifacts_dir, default_tracking_uri
 
 EXPERIMENT_PREFIX = study_experiment("")  # g2/: every experiment g2 writes
+SWITCH_HINT = (
+    'MLflow opens experiments on its GenAI pages: click "Model training" at the top of its sidebar once '
+    "(this browser remembers it); the links below open the runs view either way."
+)
 
 
 def experiment_url(server_uri: str, experiment_id: str) -> str:
@@ -82,7 +95,10 @@ def start_ui(
 
 
 def describe(server: ServerHandle, store: str) -> list[str]:
-    lines = [f"MLflow UI: {server.uri}  (store {store}; log {server.log_path})"]
+    lines = [
+        f"MLflow UI: {server.uri}  (store {redact('uri', store)}; log {server.log_path})",
+        f"  {SWITCH_HINT}",
+    ]
     found = study_lines(server.uri)
     if not found:
         lines.append(
@@ -101,6 +117,8 @@ def run_ui(root: Path, port: int = 5000, store: str | None = None, host: str = "
     store = store or default_tracking_uri(root.resolve())
     # SIGTERM (e.g. from a test or a process manager) takes the same clean path as Ctrl-C.
     signal.signal(signal.SIGTERM, _interrupt)
+    # `mlflow server` takes ~20 s to answer on a loaded machine: say what is happening meanwhile.
+    print(f"starting the MLflow UI on {host}:{port} (store {redact('uri', store)}) ...", flush=True)
     try:
         server = start_ui(root, port, store, host)
     except KeyboardInterrupt:

@@ -61,7 +61,7 @@ def _stat(summary, frame: str, variant: str, metric: str, missing: float = math.
 def ui_command(uri: str, root: str | Path) -> str:
     """How to look at this store in the MLflow UI."""
     if uri.startswith("http"):
-        return f"open {redact('uri', uri).rstrip('/')}/#/experiments"
+        return f"open {redact('uri', uri).rstrip('/')}/#/experiments{RUNS_TABLE_QUERY}"
     if uri == default_tracking_uri(root):
         # `make ui` serves the project root's store: the same only when the study ran there
         same = Path(root).resolve() == project_root().resolve()

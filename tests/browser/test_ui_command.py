@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from g2core.stack.ui import SWITCH_HINT
 from tests.browser.conftest import (
     EXPERIMENT,
     PARENT_RUN,
@@ -81,6 +82,9 @@ def test_ui_command_prints_working_urls_for_a_local_study(page, tmp_path: Path) 
         study = re.search(rf"^  {re.escape(EXPERIMENT)}: (\S+)$", output, re.MULTILINE)
         assert base and study, output
         assert base[1] == f"http://127.0.0.1:{port}", output
+        # said before the ~20 s start, and how to leave MLflow's GenAI pages for good, in one line
+        assert output.startswith(f"starting the MLflow UI on 127.0.0.1:{port}"), output
+        assert f"  {SWITCH_HINT}\n" in output, output
         assert study[1].startswith(f"{base[1]}/#/experiments/") and study[1].endswith(
             "?workflowType=machine_learning"
         ), output
