@@ -34,6 +34,7 @@ from g2core.names import (
     LR_KEY,
     ROLE_CHILD,
     ROLE_PARENT,
+    RUNS_TABLE_QUERY,
     SUMMARY_TABLE,
     TAG_CHILD_VERDICT,
     TAG_CONFIG_HASH,
@@ -712,14 +713,15 @@ def test_the_copies_in_mlflow_link_where_they_are_read(toy, store, tmp_path: Pat
     readme = (folder / "README.md").read_text(encoding="utf-8")
     assert "](runs:/" not in readme and "file://" not in readme
     route = f"&run_uuid={parent})"
-    # MLflow's markdown view draws no image from a relative address: each figure is a link that opens it
-    assert f"**Figure:** [metrics.png](get-artifact?path=report%2Fmetrics.png{route}" in readme
+    # MLflow's markdown view draws no image from a relative address: each figure links to its preview
+    preview = f"/#/experiments/{exp_id}/runs/{parent}/artifacts/report/metrics.png{RUNS_TABLE_QUERY}"
+    assert f"**Figure:** [metrics.png]({preview})" in readme
     assert "![" not in readme
     assert f"[table.csv](get-artifact?path=report%2Ftable.csv{route}" in readme
     for kid in client.search_runs(
         [exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}' and attributes.status = 'FINISHED'"
     ):
-        assert f"](#/experiments/{exp_id}/runs/{kid.info.run_id})" in readme
+        assert f"](#/experiments/{exp_id}/runs/{kid.info.run_id}{RUNS_TABLE_QUERY})" in readme
     page = (folder / "report.html").read_text(encoding="utf-8")
     assert not re.findall(r'href="(?!#)', page) and "file://" not in page
     assert (
@@ -732,7 +734,7 @@ def test_the_copies_in_mlflow_link_where_they_are_read(toy, store, tmp_path: Pat
     for kid in client.search_runs(
         [exp_id], f"tags.`{TAG_ROLE}` = '{ROLE_CHILD}' and attributes.status = 'FINISHED'"
     ):
-        assert f"(#/experiments/{exp_id}/runs/{kid.info.run_id})" in note
+        assert f"(#/experiments/{exp_id}/runs/{kid.info.run_id}{RUNS_TABLE_QUERY})" in note
         assert f"(get-artifact?path=checkpoints%2Fbest.pt&run_uuid={kid.info.run_id})" in note
 
 

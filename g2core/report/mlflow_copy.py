@@ -8,7 +8,8 @@ copies logged to the parent run under `report/` are read in MLflow's UI, where:
   routes `#/experiments/<exp>/runs/<id>`; both relative, so they work on any host and port. MLflow 3.17's
   markdown view draws an image only from an absolute address (a relative one is shown as `[alt](src)` text),
   which the report cannot know for a store served later by `python -m g2core.stack ui`: each figure becomes
-  a link that opens it, with the artifact path that shows it in the tree (report.html shows them all);
+  a link to its preview in the run's Artifacts tab (provenance.artifact_page_route; `get-artifact` would
+  only download it; report.html shows them all inline);
 - report.html is shown from a blob in an iframe sandboxed to `allow-scripts` (MLflow 3.17's
   ShowArtifactHtmlView): no link in it can navigate or download there. Its figures stay inlined; its links
   become text naming the address to copy (a run id, an artifact path), never a dead link.
@@ -23,7 +24,7 @@ from pathlib import Path
 
 from g2core.names import REPORT_HTML
 
-from .provenance import artifact_route, run_route
+from .provenance import artifact_page_route, artifact_route, run_route
 
 README = "README.md"
 # [label](target) of a markdown link or image; targets hold no spaces or parentheses here.
@@ -42,20 +43,18 @@ def readme_in_mlflow(text: str, folder: str, parent_run_id: str, experiment_id: 
         runs = _RUNS_URI.match(url)
         stored = _ARTIFACT_URI.match(url)
         if runs and not runs["path"]:
-            target, path = run_route(experiment_id, runs["run"]), ""
+            target, run, path = run_route(experiment_id, runs["run"]), runs["run"], ""
         elif runs or stored:
             hit = runs or stored
-            target, path = artifact_route(hit["run"], hit["path"]), hit["path"]
+            target, run, path = artifact_route(hit["run"], hit["path"]), hit["run"], hit["path"]
         elif "://" in url or url.startswith(("#", "data:", "mailto:", "get-artifact")):
             return match[0]  # a server's own address, an anchor: it works where it is
         else:  # a file beside the README
-            target, path = artifact_route(parent_run_id, f"{folder}/{url}"), f"{folder}/{url}"
-        if bang and path:  # a figure: MLflow's markdown view shows no image from a relative address (above)
-            name = path.rsplit("/", 1)[-1]
-            return (
-                f"**Figure:** [{name}]({target}) (also `{path}` in the run's artifacts; MLflow's markdown "
-                "view draws no images)"
-            )
+            run, path = parent_run_id, f"{folder}/{url}"
+            target = artifact_route(run, path)
+        if bang and path:  # a figure: MLflow's markdown view draws no image from a relative address (above)
+            page = artifact_page_route(experiment_id, run, path)
+            return f"**Figure:** [{path.rsplit('/', 1)[-1]}]({page}) (MLflow's markdown view draws no images)"
         return f"{bang}[{label}]({target})"
 
     return _MD_LINK.sub(route, text)

@@ -17,6 +17,7 @@ from g2core.names import (
     ALIGN_PARAM,
     BEST_CHECKPOINT,
     CHECKPOINTS_DIR,
+    RUNS_TABLE_QUERY,
     TAG_CONFIG_HASH,
     TAG_GIT_COMMIT,
     weight_param,
@@ -67,8 +68,17 @@ def artifact_route(run_id: str, path: str) -> str:
 
 
 def run_route(experiment_id: str, run_id: str) -> str:
-    """A run's page as an MLflow UI route (relative: for markdown the UI itself renders)."""
-    return f"#/experiments/{experiment_id}/runs/{run_id}"
+    """A run's page as an MLflow UI route (relative: for markdown the UI itself renders), in the classic runs
+    view: MLflow opens a run description's links in a new tab, which would otherwise show the GenAI pages."""
+    return f"#/experiments/{experiment_id}/runs/{run_id}{RUNS_TABLE_QUERY}"
+
+
+def artifact_page_route(experiment_id: str, run_id: str, path: str) -> str:
+    """A run's file selected in its Artifacts tab, as an address of the server's root: the UI previews an
+    image there, where the artifact route (`get-artifact`) only downloads it. Root-relative, not `#/...`:
+    MLflow's markdown view opens it in a new tab, which loads that file, where a `#` link followed from the
+    same run's Artifacts tab changes the address but keeps showing the README."""
+    return f"/#/experiments/{experiment_id}/runs/{run_id}/artifacts/{path}{RUNS_TABLE_QUERY}"
 
 
 def route_links(info: StudyInfo, values: pd.DataFrame, group: str) -> list[tuple[str, str]]:

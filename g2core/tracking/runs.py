@@ -17,6 +17,7 @@ from mlflow.exceptions import MlflowException
 from g2core.config import PACKAGE_ROOT, ConfigError, project_root
 from g2core.names import (
     ROLE_CHILD,
+    RUNS_TABLE_QUERY,
     SOURCE_TYPE_LOCAL,
     TAG_CHILD_VERDICT,
     TAG_MLFLOW_GIT_COMMIT,
@@ -80,23 +81,28 @@ def open_run(
     kept = unsent if known_id == run_id else None
     tracker = RunTracker(client, run_id, asynchronous=asynchronous, unsent=kept)
     # MlflowClient.create_run sets none of MLflow's standard tags (only mlflow.start_run does)
-    tracker.write(tags={**standard_tags(), **trial_note(identity, tags or {}, run_name), **(tags or {})})
+    note = trial_note(identity, tags or {}, run_name, experiment_id)
+    tracker.write(tags={**standard_tags(), **note, **(tags or {})})
     tracker.log_params(params or {}, param_prefix)
     return tracker
 
 
-def trial_note(identity: Mapping[str, str], tags: Mapping[str, Any], run_name: str) -> dict[str, str]:
+def trial_note(
+    identity: Mapping[str, str], tags: Mapping[str, Any], run_name: str, experiment_id: str
+) -> dict[str, str]:
     """A study's trial run gets a description (`mlflow.note.content`) so that it is not blank in the UI: its
     variant, seed and study, and a link to the parent run, which carries the verdict and the report. The link
-    is the UI's direct run route, relative: it works on whatever host and port serve the store."""
+    is a relative UI route (it works on whatever host and port serve the store) in the classic runs view:
+    MLflow opens a description's links in a new tab, which would otherwise show its GenAI pages."""
     parent = identity.get(TAG_PARENT_RUN_ID)
     if tags.get(TAG_ROLE) != ROLE_CHILD or not parent or TAG_MLFLOW_NOTE in tags:
         return {}
     study = tags.get(TAG_STUDY, "")
+    route = f"#/experiments/{experiment_id}/runs/{parent}{RUNS_TABLE_QUERY}"
     return {
         TAG_MLFLOW_NOTE: f"Trial run `{run_name}` of study **{study}**: variant `{tags.get(TAG_VARIANT)}`, seed "
         f"{tags.get(TAG_SEED)}. The study's verdict, summary table and report are on its parent run "
-        f"[{parent_run_name(study)}](#/runs/{parent}); this run's tag `{TAG_CHILD_VERDICT}` is its variant's."
+        f"[{parent_run_name(study)}]({route}); this run's tag `{TAG_CHILD_VERDICT}` is its variant's."
     }
 
 
