@@ -175,6 +175,40 @@ class TrainConfig:
     variant: str
 
 
+# --- one checkpoint evaluated (conf/evaluate.yaml, experiments/evaluate.py): validate.validate_evaluate_config
+
+EVAL_SPLITS = ("all", "test", "val")  # g2core.evaluation.dataset: all = a folder whole, test/val = its splits
+EVAL_SIZES = ("frame", "data")  # g2core.evaluation.frame_size
+
+
+@dataclass(kw_only=True)
+class EvalConfig:
+    dataset: str | None = None  # the name in eval/<dataset>/<metric>; null: the preset's, else the folder's
+    # all: every frame (synthetic: its held-out test scenes); test / val: the data config's own split
+    split: str = rule(choices=EVAL_SPLITS, default="all")
+    # frame: each frame whole (or the largest centre crop the model takes); data: data.height x data.width
+    size: str = rule(choices=EVAL_SIZES, default="frame")
+
+
+@dataclass(kw_only=True)
+class EvalTrainerConfig(TrainerConfig):
+    align: str | None = rule(choices=ALIGN_MODES, default=None)  # null: as the checkpoint's run aligned
+
+
+@dataclass(kw_only=True)
+class EvaluateConfig:
+    ckpt: str = field(
+        metadata={
+            "missing": "missing; pass ckpt=<run folder>/best.pt or ckpt=runs:/<run_id>/checkpoints/best.pt"
+        }
+    )
+    data: Any  # as TrainConfig's
+    trainer: EvalTrainerConfig
+    tracking: TrackingConfig
+    paths: PathsConfig
+    eval: EvalConfig = field(default_factory=EvalConfig)
+
+
 # --- a study (conf/ablate.yaml + conf/study/<name>.yaml): checked by g2core.study.load_spec ---------------
 
 
@@ -276,6 +310,7 @@ def register_schema() -> None:
     store = ConfigStore.instance()
     store.store(group="g2_schema", name="train", node=TrainConfig)
     store.store(group="g2_schema", name="ablate", node=AblateConfig)
+    store.store(group="g2_schema", name="evaluate", node=EvaluateConfig)
     for group, nodes in (("data", SOURCES), ("launcher", LAUNCHERS)):
         for name, node in nodes.items():
             store.store(group=f"g2_schema/{group}", name=name, node=node)

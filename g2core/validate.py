@@ -27,6 +27,7 @@ from g2core.schema import (
     SOURCES,
     ConfigError,
     DataConfig,
+    EvaluateConfig,
     LossConfig,
     ModelConfig,
     OptimConfig,
@@ -206,13 +207,26 @@ def check_plugin_model(model: DictConfig, height: int, width: int) -> None:
         )
 
 
-def check_plugin_data(data: DictConfig) -> None:
+def check_plugin_data(data: DictConfig, prefix: str = "data.") -> None:
     """A `data._target_` builder: importable; the keys every source has, plus the builder's own."""
-    target = import_target(data[TARGET], f"data.{TARGET}")
-    validate_name(str(data.get("name", "")), "data.name")
+    target = import_target(data[TARGET], f"{prefix}{TARGET}")
+    validate_name(str(data.get("name", "")), f"{prefix}name")
     named, takes_any = accepted_params(target)
     extra = [TARGET, *named] if not takes_any else [TARGET, *map(str, data.keys())]
-    check_node(data, PluginData, "data.", extra=extra)
+    check_node(data, PluginData, prefix, extra=extra)
+
+
+def check_data(data: Any, prefix: str = "data.") -> None:
+    """A data node (a run's, an evaluation's, a study's test set at study.test_sets.<name>.): its source's keys,
+    types and ranges, or a `_target_` builder's, and the depth range."""
+    if has_target(data):
+        check_plugin_data(data, prefix)
+    else:
+        check_node(data, SOURCES.get(data.get("name"), DataConfig), prefix)
+    if data.max_depth <= data.min_depth:
+        raise ConfigError(
+            f"{prefix}max_depth={data.max_depth!r}: must be a number > {prefix}min_depth ({data.min_depth})"
+        )
 
 
 def check_device(device: str, precision: str) -> None:
@@ -265,14 +279,7 @@ def validate_train_config(cfg: DictConfig) -> None:
     check_value("seed", cfg.get("seed"), int, {"ge": 0})
     check_node(cfg.loss, LossConfig, "loss.")
     check_loss(cfg.loss.weights, cfg.loss.variant, cfg.loss.adepth_mask, cfg.loss.get("custom_terms"))
-    if has_target(cfg.data):
-        check_plugin_data(cfg.data)
-    else:
-        check_node(cfg.data, SOURCES.get(cfg.data.get("name"), DataConfig), "data.")
-    if cfg.data.max_depth <= cfg.data.min_depth:
-        raise ConfigError(
-            f"data.max_depth={cfg.data.max_depth!r}: must be a number > data.min_depth ({cfg.data.min_depth})"
-        )
+    check_data(cfg.data)
     check_node(cfg.optim, OptimConfig, "optim.")
     check_node(cfg.trainer, TrainerConfig, "trainer.")
     check_device(str(cfg.trainer.device), str(cfg.trainer.precision))
@@ -284,3 +291,10 @@ def validate_train_config(cfg: DictConfig) -> None:
     check_node(cfg.tracking, TrackingConfig, "tracking.")
     validate_experiment_name(str(cfg.tracking.experiment))
     check_node(cfg.paths, PathsConfig, "paths.")
+
+
+def validate_evaluate_config(cfg: DictConfig) -> None:
+    """experiments/evaluate.py's config (conf/evaluate.yaml) against EvaluateConfig, its data node as a run's."""
+    check_node(cfg, EvaluateConfig, extra=("hydra",))
+    check_data(cfg.data)
+    check_device(str(cfg.trainer.device), str(cfg.trainer.precision))

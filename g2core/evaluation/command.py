@@ -16,10 +16,9 @@ from typing import Any
 from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 
-from g2core.config import ConfigError, redact
+from g2core.config import redact
 from g2core.names import (
     ALIGN_CLAMPED,
-    ALIGN_MODES,
     ROLE_EVAL,
     TAG_EVAL_CHECKPOINT,
     TAG_EVAL_DATASET,
@@ -31,9 +30,8 @@ from g2core.names import (
     eval_run_name,
     metric_spec,
 )
-from g2core.schema import SOURCES, DataConfig
 from g2core.tracking import check_tracking_uri, default_tracking_uri, get_or_create_experiment, open_run
-from g2core.validate import check_device, check_node, check_value
+from g2core.validate import validate_evaluate_config
 
 from .dataset import dataset_name
 from .frame_size import scored_frames
@@ -66,32 +64,17 @@ def tracking_store(cfg: DictConfig) -> str | None:
     return uri
 
 
-def _check(cfg: DictConfig) -> str:
-    if "ckpt" not in cfg or OmegaConf.is_missing(cfg, "ckpt") or not cfg.ckpt:
-        raise ConfigError(
-            "ckpt: missing; pass ckpt=<run folder>/best.pt or ckpt=runs:/<run_id>/checkpoints/best.pt"
-        )
-    check_node(cfg.data, SOURCES.get(cfg.data.get("name"), DataConfig), "data.", extra=("_target_",))
-    if cfg.data.max_depth <= cfg.data.min_depth:
-        raise ConfigError(
-            f"data.max_depth={cfg.data.max_depth!r}: must be > data.min_depth ({cfg.data.min_depth})"
-        )
-    if cfg.trainer.align is not None:
-        check_value("trainer.align", cfg.trainer.align, str, {"choices": ALIGN_MODES})
-    check_device(str(cfg.trainer.device), str(cfg.trainer.precision))
-    return str(cfg.ckpt)
-
-
 def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Evaluation:
     """Evaluate cfg.ckpt on cfg.data; log an MLflow run when there is a store (see tracking_store).
 
     `data_preset`: the data=<preset> the command chose (Hydra's choice), which names the dataset."""
     from g2core.train.setup import resolve_device
 
-    source = _check(cfg)
+    validate_evaluate_config(cfg)
+    source = str(cfg.ckpt)
     data = OmegaConf.to_container(cfg.data, resolve=True)
     split = str(cfg.eval.split)
-    name = dataset_name(data, cfg.eval.get("dataset"), data_preset)
+    name = dataset_name(data, cfg.eval.dataset, data_preset)
     device = resolve_device(str(cfg.trainer.device))
     uri = tracking_store(cfg)
     client = MlflowClient(uri) if uri else None
@@ -101,7 +84,7 @@ def evaluate_checkpoint(cfg: DictConfig, data_preset: str | None = None) -> Eval
         align = str(cfg.trainer.align or trained.get("align") or "none")
         model = build_checkpoint_model(checkpoint, device)
         in_channels = int((checkpoint.config.get("model") or {}).get("in_channels", 3))
-        data, scored = scored_frames(data, split, model, str(cfg.eval.get("size", "frame")))
+        data, scored = scored_frames(data, split, model, str(cfg.eval.size))
         scores = score(
             model,
             data,

@@ -21,15 +21,15 @@ from g2core.config import ConfigError, validate_name
 from g2core.data import DataError, build_datasets
 from g2core.data.build import VAL_SEED
 from g2core.data.h5 import H5DepthDataset, find_h5_files
+from g2core.schema import EVAL_SPLITS
 
-SPLITS = ("all", "test", "val")
 _FRAME_KEYS = ("resize", "min_depth", "max_depth", "eigen_crop")
 
 
 def evaluation_dataset(data: Mapping[str, Any], split: str, *, sparse_input: bool) -> Dataset:
     """The frames of `data` (a resolved data config node) to evaluate on; DataError for a bad folder."""
-    if split not in SPLITS:
-        raise ConfigError(f"eval.split={split!r}: expected one of {', '.join(SPLITS)}")
+    if split not in EVAL_SPLITS:
+        raise ConfigError(f"eval.split={split!r}: expected one of {', '.join(EVAL_SPLITS)}")
     if split == "all" and data.get("name") == "h5" and "_target_" not in data:
         key = "data.test_root" if data.get("test_root") else "data.root"
         root = data.get("test_root") or data.get("root")

@@ -15,11 +15,10 @@ from typing import Any
 
 from torch import nn
 
-from g2core.config import ConfigError
 from g2core.data.h5 import find_h5_files, index_file
+from g2core.schema import EVAL_SIZES
 
-FRAME, DATA = "frame", "data"
-SIZES = (FRAME, DATA)
+FRAME, DATA = EVAL_SIZES  # eval.size, checked by g2core.validate.validate_evaluate_config
 
 
 def _accepted(n: int, multiple: int) -> int:
@@ -42,10 +41,6 @@ def scored_frames(
     Only a whole h5 folder (eval.split=all) has frames of their own size; synthetic scenes and the test / val
     splits are made at data.height x data.width, as training made them.
     """
-    if size not in SIZES:
-        raise ConfigError(
-            f"eval.size={size!r}: expected {FRAME} (each frame whole) or {DATA} (data.height x width)"
-        )
     data = dict(data)
     height, width = int(data["height"]), int(data["width"])
     own_size = split == "all" and data.get("name") == "h5" and "_target_" not in data

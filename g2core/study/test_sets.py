@@ -17,12 +17,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from omegaconf import DictConfig, OmegaConf, open_dict
+from omegaconf import DictConfig, OmegaConf
 
 from g2core.config import ConfigError, compose, presets, validate_name
 from g2core.names import BEST_CHECKPOINT, eval_dataset_of
-from g2core.schema import SOURCES, DataConfig
-from g2core.validate import check_node
+from g2core.validate import check_data
 
 KEY = "study.test_sets"
 DEFAULT_PRESET = "h5"
@@ -38,13 +37,10 @@ def data_config_of(name: str, entry: Mapping[str, Any], root: str) -> dict[str, 
         raise ConfigError(
             f"{prefix}name={preset!r}: no data preset of that name; available: {', '.join(available)}"
         )
-    node = compose([f"data={preset}", f"paths.root={root}"]).data
-    with open_dict(node):
-        for key, value in overrides.items():
-            node[key] = value
-    check_node(node, SOURCES.get(node.get("name"), DataConfig), prefix, extra=("_target_",))
-    if node.max_depth <= node.min_depth:
-        raise ConfigError(f"{prefix}max_depth={node.max_depth!r}: must be > min_depth ({node.min_depth})")
+    preset_node = compose([f"data={preset}", f"paths.root={root}"]).data
+    # Untyped, so that a value of the wrong type reaches the validator, which names its key in one line.
+    node = OmegaConf.merge(OmegaConf.to_container(preset_node, resolve=True), overrides)
+    check_data(node, prefix)
     return OmegaConf.to_container(node, resolve=True)
 
 
