@@ -28,6 +28,7 @@ from g2core.names import (
     ATTR_IDLE,
     ATTR_KEY,
     ATTR_PARENT_RUN_ID,
+    REPORTS_DIR,
     ROLE_PARENT,
     STATUS_FINISHED,
     STATUS_INTERRUPTED,
@@ -375,7 +376,7 @@ def _finish(
     if complete:
         from g2core.report import write_report
 
-        report_dir = Path(cfg.paths.root) / "reports" / spec.name
+        report_dir = Path(cfg.paths.root) / REPORTS_DIR / spec.name
         report = write_report(uri, spec.name, report_dir, experiment_name=spec.experiment, log_to_parent=True)
     parent_run.finish("FINISHED" if finished else "RUNNING" if running else "FAILED")
     if too_many_failures(study, spec, since) or (stage and too_many_failures(stage.study, spec, stage.since)):
