@@ -11,7 +11,7 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from g2core.config import ConfigError, conf_dirs, validate_experiment_name, validate_name
+from g2core.config import ConfigError, presets, validate_experiment_name, validate_name
 from g2core.design import SPENDING, Design
 from g2core.names import LOSS_TERMS, METRICS, VAL, metric_key, metric_spec, strip_split, study_experiment
 from g2core.schema import StudyConfig
@@ -21,7 +21,7 @@ from g2core.validate import check_node
 
 
 def available(group: str) -> list[str]:
-    return sorted({p.stem for d in conf_dirs() for p in (d / group).glob("*.yaml")})
+    return list(presets(group))
 
 
 @dataclass(kw_only=True)
@@ -113,18 +113,18 @@ def load_spec(cfg: DictConfig) -> StudySpec:
     kind = s["kind"]
     if kind not in ("ablation", "search"):
         raise ConfigError(f"study.kind={kind!r}: expected ablation or search")
-    presets = available("experiment")
+    experiments = available("experiment")
     variants = tuple(str(v) for v in (s["variants"] or ()))
     if kind == "ablation" and not variants:
         raise ConfigError(
             "study.variants: a study needs at least one variant (experiment preset); "
-            f"available: {', '.join(presets)}"
+            f"available: {', '.join(experiments)}"
         )
     for v in variants:
         validate_name(v, "study.variants")
-        if v not in presets:
+        if v not in experiments:
             raise ConfigError(
-                f"study.variants: unknown experiment preset {v!r}; available: {', '.join(presets)}"
+                f"study.variants: unknown experiment preset {v!r}; available: {', '.join(experiments)}"
             )
     if len(set(variants)) != len(variants):
         raise ConfigError(f"study.variants: {list(variants)} lists a variant twice")
@@ -157,9 +157,9 @@ def load_spec(cfg: DictConfig) -> StudySpec:
         raise ConfigError(f"study.workers={s['workers']!r}: expected an integer >= 1 or auto")
     space: dict[str, tuple[float, float]] = {}
     if kind == "search":
-        if s["base_variant"] not in presets:
+        if s["base_variant"] not in experiments:
             raise ConfigError(
-                f"study.base_variant={s['base_variant']!r}: unknown preset; available: {', '.join(presets)}"
+                f"study.base_variant={s['base_variant']!r}: unknown preset; available: {', '.join(experiments)}"
             )
         variants, baseline = (str(s["base_variant"]),), ""
         if not _is_int(s["n_trials"], 1):
