@@ -6,6 +6,7 @@ A data source of the user's own module: `data._target_: package.module.builder` 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import MISSING, fields
 from typing import Any
 
 import numpy as np
@@ -17,6 +18,7 @@ from g2core.data.h5 import H5DepthDataset, find_h5_files, index_files
 from g2core.data.plugin import build_plugin_datasets
 from g2core.data.synthetic import ensure_synthetic_cache
 from g2core.plugins import has_target
+from g2core.schema import SOURCES, DataConfig
 
 # Validation inputs (crop, sparse input) do not depend on the run's seed: every run of a study is
 # scored on exactly the same inputs, so differences between runs come from training alone.
@@ -73,15 +75,21 @@ def build_datasets(
     The test split is what a study reports; nothing is selected on it. None when the config asks for none
     (data.n_test=0 for synthetic scenes; no data.test_root and data.test_fraction=0 for h5 frames). Test
     inputs, like validation inputs, do not depend on the run's seed.
-    Every key is there: compose merges the source's schema (g2core.schema.SOURCES) with its defaults.
+    A key the node leaves out (one built by hand: a script, a test) takes the schema's default, as compose
+    would have put it there (g2core.schema.SOURCES).
     With `data._target_`, the user's builder makes them (g2core.data.plugin).
     """
     if has_target(data_cfg):
         return build_plugin_datasets(data_cfg, seed=seed, sparse_input=sparse_input)
     name = _get(data_cfg, "name")
+    defaults = {f.name: f.default for f in fields(SOURCES.get(name, DataConfig)) if f.default is not MISSING}
+
+    def setting(key: str) -> Any:
+        return data_cfg[key] if key in data_cfg else defaults[key]
+
     height, width = int(_get(data_cfg, "height")), int(_get(data_cfg, "width"))
     common = {"height": height, "width": width, "sparse_input": sparse_input}
-    common |= {k: data_cfg[k] for k in ("resize", "min_depth", "max_depth", "eigen_crop", "mask_depth_range")}
+    common |= {k: setting(k) for k in ("resize", "min_depth", "max_depth", "eigen_crop", "mask_depth_range")}
     augment = dict(data_cfg.get("augment") or {})
 
     def evaluated(files: list, **kw: Any) -> H5DepthDataset:
@@ -94,8 +102,8 @@ def build_datasets(
             int(_get(data_cfg, "n_val")),
             int(data_cfg.get("gen_height") or height),
             int(data_cfg.get("gen_width") or width),
-            int(data_cfg["scene_seed"]),
-            n_test=int(data_cfg["n_test"]),
+            int(setting("scene_seed")),
+            n_test=int(setting("n_test")),
         )
         train = H5DepthDataset([paths["train"]], train=True, seed=seed, augment=augment, **common)
         test = evaluated([paths["test"]]) if "test" in paths else None
@@ -104,8 +112,8 @@ def build_datasets(
         root = _get(data_cfg, "root")
         files = find_h5_files(root, "data.root")
         val_root, test_root = data_cfg.get("val_root"), data_cfg.get("test_root")
-        test_fraction = 0.0 if test_root else float(data_cfg["test_fraction"])
-        val_fraction = 0.0 if val_root else float(data_cfg["val_fraction"])
+        test_fraction = 0.0 if test_root else float(setting("test_fraction"))
+        val_fraction = 0.0 if val_root else float(setting("val_fraction"))
         if not val_root and not 0.0 < val_fraction < 1.0:
             raise DataError(f"data.val_fraction={val_fraction} must be in (0, 1), or set data.val_root")
         index = index_files(files)
