@@ -294,7 +294,7 @@ CHECKPOINTS_DIR = "checkpoints"
 LAST_CHECKPOINT = "last.pt"
 BEST_CHECKPOINT = "best.pt"
 SAMPLES_DIR = "samples"
-# The per-epoch sample grid as an MLflow image (log_image with the step): the UI's image grid compares runs.
+# The per-epoch sample grid as an MLflow image (log_image, step = epoch index): the UI's image grid compares runs.
 SAMPLES_IMAGE_KEY = "val_samples"
 BEST_PREDICTIONS = "best_predictions.npz"
 SAMPLES_PATH = f"{SAMPLES_DIR}/{BEST_PREDICTIONS}"

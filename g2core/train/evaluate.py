@@ -234,8 +234,9 @@ def save_samples(ctx: RunContext, state: RunState, is_best: bool) -> None:
             f"{cfg.variant} seed {cfg.seed}, epoch {epoch}",
         )
     ctx.run.tracker.log_artifact(png, SAMPLES_DIR, deferrable=True)
-    # The same grid as an image at the validation's step: MLflow's image grid compares runs epoch by epoch.
-    ctx.run.tracker.log_image(png, SAMPLES_IMAGE_KEY, state.step)
+    # The same grid as an image, its step the epoch index: MLflow's image grid compares runs epoch by epoch,
+    # and it opens at step 0 (3.17: an image at a training step only is never shown by default).
+    ctx.run.tracker.log_image(png, SAMPLES_IMAGE_KEY, state.epoch)
     if is_best:
         np.savez_compressed(ctx.best_npz, **samples)
 

@@ -252,14 +252,8 @@ def test_report_readme_leads_to_its_figures(page, logged_study: LoggedStudy) -> 
     assert width > 100, f"the figure did not decode (naturalWidth {width})"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="MLflow 3.17's image grid opens at step 0 and says 'No image logged at this step'; the trainer logs "
-    "val_samples at the global step after each epoch (g2core/train/evaluate.py), and the grid's step slider "
-    "does not reach those steps. An image logged at step 0 shows at once (tried on this server): log the sample "
-    "grid with the epoch index as its step. Strict: passes, and the marker must go, once that is done.",
-)
 def test_image_grid_shows_a_sample(page, logged_study: LoggedStudy) -> None:
+    """MLflow 3.17's image grid opens at step 0: the sample grid is logged with the epoch index as its step."""
     from g2core.names import SAMPLES_IMAGE_KEY
 
     page.goto(logged_study.run_url(ARTIFACT_RUN, "model-metrics"))
