@@ -80,6 +80,7 @@ def test_every_trial_is_evaluated_on_the_test_sets_and_the_report_compares_acros
         ("{real:{name:kitti,root:/x}}", "study.test_sets.real.name='kitti': no data preset of that name"),
         ("{re/al:{root:/x}}", "study.test_sets='re/al'"),
         ("[real]", "study.test_sets=['real']: expected a mapping"),
+        ("{real:{root:/x,height:abc}}", "study.test_sets.real.height='abc': expected an integer"),
     ],
 )
 def test_bad_test_sets_are_one_line_before_anything_trains(test_sets: str, message: str, root: Path) -> None:
