@@ -54,12 +54,6 @@ ENCODERS: dict[str, Encoder] = {
     "vitl": Encoder(1024, 24, 16, (5, 12, 18, 24), (256, 512, 1024, 1024), 256),
     "tiny": Encoder(32, 4, 2, (1, 2, 3, 4), (8, 16, 32, 32), 16),
 }
-# The relative-depth checkpoints the metric models are fine-tuned from.
-HF_IDS = {
-    "vits": "depth-anything/Depth-Anything-V2-Small-hf",
-    "vitb": "depth-anything/Depth-Anything-V2-Base-hf",
-    "vitl": "depth-anything/Depth-Anything-V2-Large-hf",
-}
 SCOPES = ("encoder", "all")
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)

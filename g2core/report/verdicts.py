@@ -21,7 +21,6 @@ from .fmt import p_text, pct
 from .significance import BETTER, PRIMARY, UNDECIDED, WORSE, compare
 
 ALPHA = 0.05
-POWER = 0.8
 
 
 def directions(info: StudyInfo, metrics: list[str]) -> dict[str, bool]:

@@ -34,14 +34,6 @@ def experiment_url(server_uri: str, experiment_id: str) -> str:
     return f"{server_uri}/#/experiments/{experiment_id}{RUNS_TABLE_QUERY}"
 
 
-def study_experiment_urls(
-    server_uri: str, prefix: str = EXPERIMENT_PREFIX, store: str | None = None
-) -> dict[str, str]:
-    """{experiment name: runs-table URL} for every experiment named `<prefix>*`, asked of the server (or of
-    `store`, the same store read directly)."""
-    return {name: url for name, (url, _) in _experiments(server_uri, prefix, store).items()}
-
-
 def study_lines(server_uri: str, prefix: str = EXPERIMENT_PREFIX, store: str | None = None) -> list[str]:
     """Per study experiment its runs table, then each study's parent run and report (issue 24: the answer
     is one click away), as addresses of the server at `server_uri`, in the classic runs view."""

@@ -74,8 +74,3 @@ def log_datasets(
     fresh = [e for e in entries if (e.dataset.name, e.dataset.digest) not in have]
     if fresh:
         client.log_inputs(run_id, datasets=fresh)
-
-
-def log_dataset(client: MlflowClient, run_id: str, data: Mapping[str, Any]) -> None:
-    """The training split alone, without a profile (log_datasets)."""
-    log_datasets(client, run_id, data)
