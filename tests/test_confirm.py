@@ -29,15 +29,40 @@ AS_BASELINE = ("study.search_space.ssi=[0.5,0.5000001]", "study.search_space.sil
                "study.search_space.rgrad=[0.0,0.0000001]")  # fmt: skip
 
 
-def search(root: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [
+def search_command(root: Path, *extra: str) -> list[str]:
+    return [
         sys.executable,
         str(REPO / "experiments" / "ablate.py"),
         "+study=weight_search",
         *tiny(root),
         *extra,
     ]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
+
+
+def search(root: Path, *extra: str) -> subprocess.CompletedProcess:
+    return subprocess.run(search_command(root, *extra), capture_output=True, text=True, env=dict(os.environ))
+
+
+def kill_9_at(root: Path, marker: str, *extra: str) -> str:
+    """Run the search, kill -9 its whole process group 2 s after `marker` appears in its output; the output."""
+    proc = subprocess.Popen(
+        search_command(root, *extra),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        start_new_session=True,
+    )
+    seen, deadline = "", time.time() + 240
+    while time.time() < deadline:
+        line = proc.stdout.readline()
+        seen += line
+        if marker in seen or not line:
+            time.sleep(2.0)
+            break
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert marker in seen, seen[-3000:]
+    return seen
 
 
 def runs(root: Path):
@@ -158,26 +183,7 @@ def test_a_search_of_the_baselines_own_weights_never_ends_better(root: Path) -> 
 
 @pytest.mark.slow
 def test_kill_9_in_the_confirmation_then_same_command_trains_nothing_twice(root: Path) -> None:
-    cmd = [
-        sys.executable,
-        str(REPO / "experiments" / "ablate.py"),
-        "+study=weight_search",
-        *tiny(root),
-        *SMALL,
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
-    )
-    seen, deadline = "", time.time() + 240
-    while time.time() < deadline:  # kill inside the confirmation's second trial
-        line = proc.stdout.readline()
-        seen += line
-        if "confirm trial 1 start" in seen or not line:
-            time.sleep(2.0)
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert "confirm trial 1 start" in seen, seen[-3000:]
+    kill_9_at(root, "confirm trial 1 start", *SMALL)  # inside the confirmation's second trial
     out = search(root, *SMALL)
     assert out.returncode == 0, out.stderr[-3000:]
     restarted = [line for line in out.stdout.splitlines() if "] trial " in line and " start: " in line]

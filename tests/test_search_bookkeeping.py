@@ -5,11 +5,6 @@ trains nothing twice (tests/test_confirm.py: a kill in the confirmation stage)."
 from __future__ import annotations
 
 import math
-import os
-import signal
-import subprocess
-import sys
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -28,8 +23,7 @@ from g2core.report.search_compute import (
 from g2core.study.runner import done_keys
 from g2core.study.spec import StudySpec
 from g2core.study.worker import over_budget
-from tests.conftest import REPO, tiny
-from tests.test_confirm import by_stage, runs
+from tests.test_confirm import by_stage, kill_9_at, runs, search
 
 INFO = StudyInfo(
     "s", "g2/s", "1", "search", "val/abs_rel", "minimize", "", ["baseline"], [0], "finished", "p"
@@ -117,17 +111,6 @@ def test_a_trial_past_the_budget_is_idle_however_many_workers_ask() -> None:
     assert not over_budget(mine, StudySpec(**{**spec.__dict__, "n_trials": 4}))
 
 
-def search(root: Path, *extra: str) -> subprocess.CompletedProcess:
-    cmd = [
-        sys.executable,
-        str(REPO / "experiments" / "ablate.py"),
-        "+study=weight_search",
-        *tiny(root),
-        *extra,
-    ]
-    return subprocess.run(cmd, capture_output=True, text=True, env=dict(os.environ))
-
-
 @pytest.mark.slow
 def test_two_workers_with_pruning_train_n_trials_distinct_weights_and_the_parent_finishes(root: Path) -> None:
     extra = ("study.n_trials=4", "study.workers=2", "trainer.max_epochs=3", "study.pruner_warmup_epochs=1",
@@ -148,26 +131,7 @@ def test_two_workers_with_pruning_train_n_trials_distinct_weights_and_the_parent
 @pytest.mark.slow
 def test_kill_9_in_the_search_then_same_command_trains_nothing_twice(root: Path) -> None:
     extra = ("study.n_trials=3", "study.confirm=false")
-    cmd = [
-        sys.executable,
-        str(REPO / "experiments" / "ablate.py"),
-        "+study=weight_search",
-        *tiny(root),
-        *extra,
-    ]
-    proc = subprocess.Popen(
-        cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True, start_new_session=True
-    )
-    seen, deadline = "", time.time() + 240
-    while time.time() < deadline:  # kill inside the search's second trial
-        line = proc.stdout.readline()
-        seen += line
-        if "trial 1 start" in seen or not line:
-            time.sleep(2.0)
-            break
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait()
-    assert "trial 1 start" in seen, seen[-3000:]
+    seen = kill_9_at(root, "trial 1 start", *extra)  # inside the search's second trial
     done_before = {line.split(": ")[1].split(":")[0] for line in seen.splitlines() if " done: " in line}
     out = search(root, *extra)
     assert out.returncode == 0, out.stderr[-3000:]
