@@ -8,12 +8,8 @@ resumes from its checkpoint in its own MLflow child run. A command with other sh
 
 from __future__ import annotations
 
-import multiprocessing as mp
 import os
-import signal
-import sys
 import threading
-import time
 from dataclasses import dataclass, replace
 from pathlib import Path
 
@@ -48,11 +44,12 @@ from g2core.study.identity import (
     refuse_trial_overrides,
     shared_settings,
 )
+from g2core.study.launch.workers import run_workers
 from g2core.study.plan import TrialPlan, trial_config
 from g2core.study.progress import study_bar
 from g2core.study.spec import StudySpec, load_spec
 from g2core.study.storage import enqueue_missing, failed_pairs, open_storage, reclaim_stale, too_many_failures
-from g2core.study.worker import say, work, work_in_subprocess
+from g2core.study.worker import say
 from g2core.tracking import (
     RunTracker,
     check_tracking_uri,
@@ -66,7 +63,6 @@ from g2core.train.progress import QUEUE_NOTE_ENV
 
 MAX_ROUNDS = 3  # rounds of re-queuing work lost with a dead worker, per invocation
 # After Ctrl-C: how long the workers get to close their runs before they are asked again, then stopped.
-STOP_GRACE_S, STOP_TIMEOUT_S = 10.0, 30.0
 
 
 @dataclass
@@ -123,59 +119,6 @@ def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg:
     if study.user_attrs.get(ATTR_PARENT_RUN_ID) != parent.run_id:
         study.set_user_attr(ATTR_PARENT_RUN_ID, parent.run_id)
     return parent.run_id
-
-
-def _worker_main(plan: TrialPlan, index: int) -> None:
-    """A spawned worker: Ctrl-C ends it quietly once its trial's run is closed (the trainer closes it)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # started with SIGINT ignored: see _run_workers
-    try:
-        work_in_subprocess(plan, index)
-    except KeyboardInterrupt:
-        sys.exit(130)
-
-
-def _run_workers(plan: TrialPlan, workers: int) -> None:
-    if plan.spec.launcher["name"] != "local":  # study/launcher=ray|slurm: g2core.study.launch
-        from g2core.study.launch.workers import launch_workers
-
-        launch_workers(plan)
-        return
-    if workers == 1:
-        work(plan)
-        return
-    ctx = mp.get_context("spawn")  # fork after torch/MLflow threads start is unsafe
-    procs = [ctx.Process(target=_worker_main, args=(plan, i), name=f"g2-worker-{i}") for i in range(workers)]
-    # A worker starts with SIGINT ignored (inherited through exec) until its own handler is set: a Ctrl-C
-    # while it imports would otherwise print a traceback from inside multiprocessing.
-    with sigint_ignored():
-        for proc in procs:
-            proc.start()
-    try:
-        for proc in procs:
-            proc.join()
-            if proc.exitcode:
-                say(f"worker {proc.name} exited with status {proc.exitcode}; its trial is queued again")
-    except KeyboardInterrupt:
-        with sigint_ignored():
-            _stop_workers(procs)
-        raise
-
-
-def _stop_workers(procs: list) -> None:
-    """After Ctrl-C: the workers got it too (a terminal signals the whole process group) and are closing
-    their runs; one that was not signalled is asked with SIGINT, one that does not stop is terminated."""
-    start, asked = time.monotonic(), False
-    while any(p.is_alive() for p in procs) and time.monotonic() < start + STOP_TIMEOUT_S:
-        if not asked and time.monotonic() > start + STOP_GRACE_S:
-            for proc in procs:
-                if proc.is_alive():
-                    os.kill(proc.pid, signal.SIGINT)
-            asked = True
-        time.sleep(0.2)
-    for proc in procs:
-        if proc.is_alive():
-            proc.terminate()  # its trial stays RUNNING: the next command finds its worker gone and retries it
-        proc.join()
 
 
 def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
@@ -335,7 +278,7 @@ def _run_rounds(
     bar.start()
     try:
         for _ in range(MAX_ROUNDS):
-            _run_workers(plan, spec.workers)
+            run_workers(plan, spec.workers)
             if too_many_failures(study, spec, since):
                 break
             reclaim_stale(study, storage, spec)

@@ -1,8 +1,13 @@
-"""Starting a study's workers on the launcher it names (ray or slurm), and settling what they leave."""
+"""Starting a study's workers where it says (local processes, Ray tasks or SLURM jobs), and settling what they
+leave."""
 
 from __future__ import annotations
 
 import importlib
+import multiprocessing as mp
+import os
+import signal
+import sys
 import time
 
 from optuna.trial import TrialState
@@ -10,9 +15,12 @@ from optuna.trial import TrialState
 from g2core.study.launch.settings import require
 from g2core.study.plan import TrialPlan, load_study
 from g2core.study.storage import reclaim_stale
+from g2core.study.worker import say, work, work_in_subprocess
+from g2core.train.interrupt import sigint_ignored
 
 # launcher -> the module whose run(plan) starts its workers; the only modules that import Ray or submitit
 LAUNCHERS = {"ray": "g2core.study.launch.ray_tasks", "slurm": "g2core.study.launch.slurm_jobs"}
+STOP_GRACE_S, STOP_TIMEOUT_S = 10.0, 30.0  # after Ctrl-C: ask a local worker with SIGINT, then terminate it
 
 
 def launch_workers(plan: TrialPlan) -> None:
@@ -38,3 +46,56 @@ def settle_running(plan: TrialPlan, poll_s: float = 2.0) -> None:
         if not study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
             return
         time.sleep(poll_s)
+
+
+def _worker_main(plan: TrialPlan, index: int) -> None:
+    """A spawned worker: Ctrl-C ends it quietly once its trial's run is closed (the trainer closes it)."""
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # started with SIGINT ignored: see _run_workers
+    try:
+        work_in_subprocess(plan, index)
+    except KeyboardInterrupt:
+        sys.exit(130)
+
+
+def run_workers(plan: TrialPlan, workers: int) -> None:
+    """Run the study's workers until they end: `workers` processes here (study/launcher=local; one runs in
+    this process), or on the launcher the study names."""
+    if plan.spec.launcher["name"] != "local":
+        launch_workers(plan)
+        return
+    if workers == 1:
+        work(plan)
+        return
+    ctx = mp.get_context("spawn")  # fork after torch/MLflow threads start is unsafe
+    procs = [ctx.Process(target=_worker_main, args=(plan, i), name=f"g2-worker-{i}") for i in range(workers)]
+    # A worker starts with SIGINT ignored (inherited through exec) until its own handler is set: a Ctrl-C
+    # while it imports would otherwise print a traceback from inside multiprocessing.
+    with sigint_ignored():
+        for proc in procs:
+            proc.start()
+    try:
+        for proc in procs:
+            proc.join()
+            if proc.exitcode:
+                say(f"worker {proc.name} exited with status {proc.exitcode}; its trial is queued again")
+    except KeyboardInterrupt:
+        with sigint_ignored():
+            _stop_workers(procs)
+        raise
+
+
+def _stop_workers(procs: list) -> None:
+    """After Ctrl-C: the workers got it too (a terminal signals the whole process group) and are closing
+    their runs; one that was not signalled is asked with SIGINT, one that does not stop is terminated."""
+    start, asked = time.monotonic(), False
+    while any(p.is_alive() for p in procs) and time.monotonic() < start + STOP_TIMEOUT_S:
+        if not asked and time.monotonic() > start + STOP_GRACE_S:
+            for proc in procs:
+                if proc.is_alive():
+                    os.kill(proc.pid, signal.SIGINT)
+            asked = True
+        time.sleep(0.2)
+    for proc in procs:
+        if proc.is_alive():
+            proc.terminate()  # its trial stays RUNNING: the next command finds its worker gone and retries it
+        proc.join()
