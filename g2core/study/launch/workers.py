@@ -50,7 +50,7 @@ def settle_running(plan: TrialPlan, poll_s: float = 2.0) -> None:
 
 def _worker_main(plan: TrialPlan, index: int) -> None:
     """A spawned worker: Ctrl-C ends it quietly once its trial's run is closed (the trainer closes it)."""
-    signal.signal(signal.SIGINT, signal.default_int_handler)  # started with SIGINT ignored: see _run_workers
+    signal.signal(signal.SIGINT, signal.default_int_handler)  # started with SIGINT ignored: see run_workers
     try:
         work_in_subprocess(plan, index)
     except KeyboardInterrupt:
