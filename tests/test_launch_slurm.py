@@ -39,3 +39,21 @@ def test_slurm_job_preempted_mid_trial_is_requeued_and_resumes_from_its_checkpoi
     # resumed from last.pt: its first epoch was trained once, before the preemption
     assert logs.count(f"{key} epoch 1/2") == 1, logs[-3000:]
     assert logs.count(f"{key} epoch 2/2") == 1, logs[-3000:]
+
+
+def test_a_search_and_its_confirmation_run_as_slurm_jobs(root: Path) -> None:
+    """Both stages of a search go through the launcher: the search's trials and then its confirmation's, each
+    a job of submitit's local executor, against the same storage and parent run (issue 23)."""
+    from tests.test_confirm import by_stage, runs, search
+
+    small = ("study.n_trials=2", "study.confirm_top_k=1", "study.first_seeds=2", "study.max_seeds=2")
+    out = search(root, *SLURM, *small, "trainer.max_epochs=1")
+    assert out.returncode == 0, out.stderr[-3000:]
+    parent, kids = runs(root)
+    searched, confirmed = by_stage(kids, names.STAGE_SEARCH), by_stage(kids, names.STAGE_CONFIRM)
+    assert len(searched) == 2 and len(confirmed) == 4, [k.info.run_name for k in kids]  # (top 1 + base) x 2
+    assert parent.info.status == "FINISHED" and all(k.info.status == "FINISHED" for k in kids)
+    folder = root / "studies" / "weight_search" / "slurm"
+    logs = "".join(p.read_text() for p in folder.glob("*_log.*"))
+    assert "confirm trial" in logs and "] trial " in logs, logs[-3000:]  # each stage trained in a job
+    assert "## Confirmation" in (root / "reports" / "weight_search" / "README.md").read_text()
