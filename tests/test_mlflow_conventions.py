@@ -195,3 +195,33 @@ def test_source_name_is_the_entry_point_relative_to_the_project(monkeypatch: pyt
     monkeypatch.setattr(sys.modules["__main__"], "__spec__", None, raising=False)
     monkeypatch.setattr(sys, "argv", [str(project_root() / "experiments" / "ablate.py")])
     assert source_name() == "experiments/ablate.py"
+
+
+def test_two_runs_logging_the_same_dataset_at_once_both_record_it(tmp_path: Path, monkeypatch) -> None:
+    """A study's workers start runs at once: the store's check-then-insert of a dataset races, and the loser's
+    insert breaks the unique key (seen in CI: a trial failed on 'UNIQUE constraint failed: datasets...').
+    Here the other run logs the dataset inside this run's first call, which then fails as the store does."""
+    from mlflow.exceptions import MlflowException
+
+    from g2core.tracking.inputs import log_datasets
+
+    client = MlflowClient(f"sqlite:///{tmp_path / 'mlflow.db'}")
+    experiment = client.create_experiment("g2/race")
+    mine, other = (client.create_run(experiment).info.run_id for _ in range(2))
+    data = {"name": "synthetic", "height": 32, "width": 32, "n_train": 8, "scene_seed": 0}
+    real, calls = client.log_inputs, []
+
+    def racing(run_id, datasets=None, **kw):
+        calls.append(run_id)
+        if len(calls) == 1:
+            log_datasets(client, other, data)  # the other worker wins the insert
+            raise MlflowException("(sqlite3.IntegrityError) UNIQUE constraint failed: datasets.experiment_id")
+        return real(run_id, datasets=datasets, **kw)
+
+    monkeypatch.setattr(client, "log_inputs", racing)
+    log_datasets(client, mine, data)
+    assert calls == [mine, other, mine]
+    names_logged = {
+        r: {d.dataset.digest for d in client.get_run(r).inputs.dataset_inputs} for r in (mine, other)
+    }
+    assert names_logged[mine] and names_logged[mine] == names_logged[other]  # one dataset, linked to both

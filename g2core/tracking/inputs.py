@@ -9,11 +9,13 @@ from __future__ import annotations
 
 import hashlib
 import json
+import time
 from collections.abc import Mapping
 from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Dataset, DatasetInput, InputTag
+from mlflow.exceptions import MlflowException
 
 from g2core.names import DATASET_CONTEXT_TAG, DATASET_CONTEXTS, DATASET_SOURCE_PROCEDURAL, TRAIN
 
@@ -72,5 +74,15 @@ def log_datasets(
     logged = client.get_run(run_id).inputs
     have = {(d.dataset.name, d.dataset.digest) for d in (logged.dataset_inputs if logged else [])}
     fresh = [e for e in entries if (e.dataset.name, e.dataset.digest) not in have]
-    if fresh:
-        client.log_inputs(run_id, datasets=fresh)
+    for attempt in range(3):
+        try:
+            if fresh:
+                client.log_inputs(run_id, datasets=fresh)
+            return
+        except MlflowException as error:
+            # A study's workers start runs of one experiment at once: two find the same dataset missing and
+            # the second insert breaks the store's unique key (SQLite: UNIQUE constraint, PostgreSQL:
+            # duplicate key). Again, the store finds the dataset there and only links it to this run.
+            if "unique" not in str(error).lower() or attempt == 2:
+                raise
+            time.sleep(0.1 * (attempt + 1))
