@@ -21,7 +21,8 @@ from g2core.store_probe import check_entry_stores  # noqa: E402
 @hydra.main(config_path="../conf", config_name="report", version_base="1.3")
 def main(cfg: DictConfig) -> None:
     run_cli(lambda: check_entry_stores(cfg, study_storage=False))  # in seconds; a report reads MLflow only
-    from g2core.config import ConfigError, presets, validate_name
+    from g2core.checks import validate_name
+    from g2core.config import ConfigError, presets
     from g2core.names import REPORT_README, REPORTS_DIR, ROBUSTNESS_ALIGNS, TEST, VAL, study_experiment
     from g2core.report import write_report
     from g2core.tracking import resolve_tracking_uri

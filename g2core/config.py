@@ -1,5 +1,5 @@
 """Configuration: composing the Hydra tree, hashing, flattening and redacting it (the contract it is
-typed by while composing and checked against before any work is g2core.schema, by g2core.validate).
+typed by while composing and checked against before any work is g2core.schema, by g2core.checks and g2core.validate).
 
 Every entry point goes through `compose()` or `@hydra.main` on the same `conf/` tree, so a study trial
 is exactly what `python experiments/train.py experiment=<variant> seed=<s> ...` would run.
@@ -20,15 +20,8 @@ from typing import Any
 from omegaconf import DictConfig, OmegaConf
 from omegaconf.errors import ConfigKeyError, OmegaConfBaseException, ValidationError
 
-# The contract is g2core.schema, its checks g2core.validate; every entry point imports them from here.
+from g2core.checks import check_keys, check_value
 from g2core.schema import ConfigError, register_schema
-from g2core.validate import (
-    check_keys,
-    check_value,
-    validate_experiment_name,
-    validate_name,
-    validate_train_config,
-)
 
 __all__ = [
     "ConfigError",
@@ -39,9 +32,6 @@ __all__ = [
     "redact",
     "redact_url",
     "resolved_container",
-    "validate_experiment_name",
-    "validate_name",
-    "validate_train_config",
 ]
 
 PACKAGE_ROOT = Path(__file__).resolve().parents[1]

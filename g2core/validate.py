@@ -2,8 +2,8 @@
 
 `validate_train_config` runs once per config before any data is generated or a run is created: in `train()`,
 or for every trial of a study in its preflight (the worker then calls `train(..., validated=True)`).
-`check_loss` is also what CompositeLoss runs on weights given directly, `check_keys` what the study spec runs
-on `study.*`, `validate_name` what names a folder or a run. Messages are the contract tests/test_bad_input.py pins:
+`check_loss` is also what CompositeLoss runs on weights given directly; the checks of one key are g2core.checks.
+Messages are the contract tests/test_bad_input.py pins:
 each names the key and how to fix it. Builds nothing: the model's size rule comes from the registry, and torch
 is imported only to ask whether CUDA is there.
 """
@@ -11,16 +11,15 @@ is imported only to ask whether CUDA is there.
 from __future__ import annotations
 
 import dataclasses
-import difflib
-import math
 import re
 import types
 import typing
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from omegaconf import DictConfig, ListConfig, OmegaConf
+from omegaconf import DictConfig, OmegaConf
 
+from g2core.checks import check_keys, check_value, validate_experiment_name, validate_name
 from g2core.names import ADEPTH_MASKS, LOSS_TERMS, LOSS_VARIANTS, VAL, is_term_name, metric_key, weight_param
 from g2core.plugins import TARGET, accepted_params, has_target, import_target
 from g2core.schema import (
@@ -37,55 +36,6 @@ from g2core.schema import (
     TrainConfig,
     TrainerConfig,
 )
-
-_SAFE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
-
-
-def check_keys(node: Mapping, allowed: Sequence[str], prefix: str) -> None:
-    """A key nothing reads (`+trainer.max_epoch=3`) would be silently ignored: name it instead."""
-    for key in map(str, node.keys()):
-        if key not in allowed:
-            close = difflib.get_close_matches(key, list(allowed), n=1)
-            hint = (
-                f"did you mean {prefix}{close[0]}?"
-                if close
-                else f"known here: {', '.join(sorted(set(allowed)))}"
-            )
-            raise ConfigError(f"{prefix}{key}: unknown key (no file in conf/ defines it); {hint}")
-
-
-def check_value(key: str, value: Any, kind: Any, meta: Mapping[str, Any]) -> None:
-    """One leaf against its annotation and its rule; the messages are the ones users and tests know."""
-    if typing.get_origin(kind) in (typing.Union, types.UnionType):
-        if value is None:
-            return
-        kind = next(a for a in typing.get_args(kind) if a is not type(None))
-    if meta.get("choices"):
-        if value not in meta["choices"]:
-            raise ConfigError(f"{key}={value!r}: expected one of {', '.join(map(str, meta['choices']))}")
-        return
-    ge, gt = meta.get("ge"), meta.get("gt")
-    if kind is int:
-        if isinstance(value, bool) or not isinstance(value, int):
-            raise ConfigError(f"{key}={value!r}: expected an integer")
-    elif kind is float:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            raise ConfigError(f"{key}={value!r}: expected a number")
-    elif kind is bool and not isinstance(value, bool):
-        raise ConfigError(f"{key}={value!r}: expected true or false")
-    elif kind is str and not isinstance(value, str):
-        raise ConfigError(f"{key}={value!r}: expected a string")
-    elif typing.get_origin(kind) is list:
-        if not isinstance(value, ListConfig | list):
-            raise ConfigError(f"{key}={value!r}: expected a list")
-        for i, item in enumerate(value):
-            check_value(f"{key}[{i}]", item, typing.get_args(kind)[0], {})
-    elif typing.get_origin(kind) is dict and not isinstance(value, DictConfig | dict):
-        raise ConfigError(f"{key}={value!r}: expected a mapping")
-    if gt is not None and value <= gt:
-        raise ConfigError(f"{key}={value}: must be > {gt}")
-    if ge is not None and value < ge:
-        raise ConfigError(f"{key}={value}: must be >= {ge}")
 
 
 def check_node(node: Any, schema: type, prefix: str = "", extra: Sequence[str] = ()) -> None:
@@ -241,27 +191,6 @@ def check_device(device: str, precision: str) -> None:
         )
     if precision == "fp16" and not (cuda and device != "cpu"):
         raise ConfigError("trainer.precision=fp16 needs a GPU; use trainer.precision=bf16 or fp32 on CPU")
-
-
-def validate_name(value: str, key: str) -> str:
-    """Names that become folder names or run names: no separators, no `..`, nothing hidden."""
-    if not isinstance(value, str) or not _SAFE_NAME.match(value) or ".." in value:
-        raise ConfigError(
-            f"{key}={value!r}: use letters, digits, '_', '-' and '.' only (no '/', no '..'), "
-            "starting with a letter or digit, at most 100 characters"
-        )
-    return value
-
-
-def validate_experiment_name(name: str, key: str = "tracking.experiment") -> str:
-    """MLflow experiment names may hold '/', e.g. g2/train; each part becomes part of an artifact folder."""
-    parts = name.split("/")
-    if not name or len(name) > 200 or any(not _SAFE_NAME.match(p) or ".." in p for p in parts):
-        raise ConfigError(
-            f"{key}={name!r}: use '/'-separated parts of letters, digits, '_', '-' and '.' (no '..', no empty "
-            "part), e.g. g2/my_study"
-        )
-    return name
 
 
 def validate_train_config(cfg: DictConfig) -> None:

@@ -23,8 +23,9 @@ import numpy as np
 import pytest
 from hydra.errors import HydraException
 
+from g2core.checks import validate_name
 from g2core.cli import user_errors
-from g2core.config import ConfigError, compose, validate_name
+from g2core.config import ConfigError, compose
 from tests.conftest import REPO, tiny
 from tests.faults._util import injected
 from tests.faults.record import record
@@ -474,7 +475,7 @@ BAD_NAMES = ["..", "../x", "a/b", "a\\b", ".hidden", "", "x" * 101, "a b", "~roo
 def test_names_that_become_paths_are_validated(request, tmp_path: Path) -> None:
     from mlflow import MlflowClient
 
-    from g2core.config import validate_experiment_name
+    from g2core.checks import validate_experiment_name
     from g2core.tracking import RunTracker, get_or_create_experiment
 
     with injected(

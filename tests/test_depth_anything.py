@@ -14,12 +14,13 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from g2core.config import ConfigError, compose, validate_train_config
+from g2core.config import ConfigError, compose
 from g2core.data.h5 import H5DepthDataset
 from g2core.models import build_model
 from g2core.names import TEST, metric_key
 from g2core.train import train
 from g2core.train.setup import build_optimizer, build_scheduler, lr_factor
+from g2core.validate import validate_train_config
 from tests.conftest import REPO
 
 pytest.importorskip("transformers", reason="model=depth_anything_v2 needs the extra .[hf]")

@@ -16,10 +16,11 @@ import h5py
 import numpy as np
 import pytest
 
-from g2core.config import compose, validate_train_config
+from g2core.config import compose
 from g2core.data.build import build_datasets
 from g2core.data.errors import DataError
 from g2core.data.prepare import main, prepare
+from g2core.validate import validate_train_config
 
 FRAMES = {"train/kitchen_0001": 2, "train/office_0002": 2, "val/official": 2}
 

@@ -15,12 +15,13 @@ import torch
 from mlflow.tracking import MlflowClient
 
 from g2core import names
-from g2core.config import ConfigError, compose, conf_dirs, validate_train_config
+from g2core.config import ConfigError, compose, conf_dirs
 from g2core.data import build_datasets
 from g2core.data.errors import DataError
 from g2core.data.plugin import PluginDataset
 from g2core.losses import create_loss
 from g2core.models import build_model
+from g2core.validate import validate_train_config
 from tests.conftest import REPO, tiny
 
 # The README's files, word for word in spirit: one function, one yaml line declaring it, one weighting it.

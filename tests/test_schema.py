@@ -10,7 +10,7 @@ from hydra.core.config_store import ConfigStore
 from omegaconf import OmegaConf
 
 from g2core import models
-from g2core.config import ConfigError, compose, redact, redact_url, validate_train_config
+from g2core.config import ConfigError, compose, redact, redact_url
 from g2core.names import ALIGN_MODES
 from g2core.schema import (
     DataConfig,
@@ -24,6 +24,7 @@ from g2core.schema import (
     TrainerConfig,
 )
 from g2core.study.spec import StudySpec, load_spec
+from g2core.validate import validate_train_config
 from tests.conftest import REPO, tiny
 
 PRESETS = sorted(p.stem for p in (REPO / "conf" / "experiment").glob("*.yaml"))

@@ -16,11 +16,12 @@ import torch
 from mlflow import MlflowClient
 from omegaconf import OmegaConf
 
-from g2core.config import ConfigError, compose, validate_train_config
+from g2core.config import ConfigError, compose
 from g2core.names import ALIGN_CLAMPED, REF, VAL, metric_key, ref_param, split_of
 from g2core.study.spec import available
 from g2core.train import Phase, TrainHooks, default_run_dir, train
 from g2core.train.checkpoint import load
+from g2core.validate import validate_train_config
 from tests.conftest import REPO, tiny
 
 # da2_finetune swaps in Depth Anything V2 (pretrained weights, other model keys): tests/test_depth_anything.py

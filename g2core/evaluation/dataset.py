@@ -17,7 +17,8 @@ from typing import Any
 
 from torch.utils.data import Dataset
 
-from g2core.config import ConfigError, validate_name
+from g2core.checks import validate_name
+from g2core.config import ConfigError
 from g2core.data import DataError, build_datasets
 from g2core.data.build import VAL_SEED
 from g2core.data.h5 import H5DepthDataset, find_h5_files

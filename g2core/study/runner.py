@@ -18,7 +18,7 @@ from mlflow import MlflowClient
 from omegaconf import DictConfig, OmegaConf
 from optuna.trial import TrialState
 
-from g2core.config import ConfigError, redact, validate_train_config
+from g2core.config import ConfigError, redact
 from g2core.data import build_datasets
 from g2core.names import (
     ATTR_IDLE,
@@ -60,6 +60,7 @@ from g2core.tracking import (
 from g2core.tracking.params import portable_path
 from g2core.train.interrupt import sigint_ignored
 from g2core.train.progress import QUEUE_NOTE_ENV
+from g2core.validate import validate_train_config
 
 MAX_ROUNDS = 3  # rounds of re-queuing work lost with a dead worker, per invocation
 # After Ctrl-C: how long the workers get to close their runs before they are asked again, then stopped.

@@ -11,7 +11,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from g2core.config import ConfigError, presets, validate_experiment_name, validate_name
+from g2core.checks import validate_experiment_name, validate_name
+from g2core.config import ConfigError, presets
 from g2core.design import SPENDING, Design
 from g2core.names import LOSS_TERMS, METRICS, VAL, metric_key, metric_spec, strip_split, study_experiment
 from g2core.schema import StudyConfig

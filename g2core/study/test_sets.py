@@ -19,7 +19,8 @@ from typing import Any
 
 from omegaconf import DictConfig, OmegaConf
 
-from g2core.config import ConfigError, compose, presets, validate_name
+from g2core.checks import validate_name
+from g2core.config import ConfigError, compose, presets
 from g2core.names import BEST_CHECKPOINT, eval_dataset_of
 from g2core.validate import check_data
 

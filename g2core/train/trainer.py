@@ -22,7 +22,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.nn.parallel import DistributedDataParallel
 from tqdm.auto import tqdm
 
-from g2core.config import resolved_container, validate_train_config
+from g2core.config import resolved_container
 from g2core.data import model_input
 from g2core.losses import create_loss
 from g2core.metrics import DepthMetrics
@@ -64,6 +64,7 @@ from g2core.train.setup import (
     init_distributed,
 )
 from g2core.train.train_log import LossWindow, NonFiniteLoss
+from g2core.validate import validate_train_config
 
 __all__ = ["NonFiniteLoss", "TrainResult", "train"]
 
