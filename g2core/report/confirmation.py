@@ -30,7 +30,7 @@ from . import verdicts
 from .collect import ChildRun, StudyInfo
 from .columns import value_columns
 from .delta_tables import delta_text
-from .fmt import mean_std, p_text, pct, sig
+from .fmt import p_text, pct, sig
 from .interval import paired_interval
 from .significance import holm, paired
 from .summary import Summary, summarize
@@ -100,7 +100,7 @@ def confirm(
     metrics = value_columns(staged)
     summary = summarize(read.values, list(staged.variants), metrics)
     table = verdicts.comparisons(staged, observed, metrics)
-    groups = [g for g in summary.groups if summary.runs(g) > 0]
+    groups = summary.counted()
     if staged.baseline not in groups:
         sentence = f"Confirmation: no {split} result of the base preset {staged.baseline} yet: no verdict."
     else:
@@ -183,7 +183,7 @@ def _section(
             weights_text(runs, g),
             sig(objectives.get(g, math.nan)),
             str(summary.runs(g)),
-            mean_std(summary.mean.loc[g, metric], summary.std.loc[g, metric], int(summary.n.loc[g, metric])),
+            summary.cell(g, metric),
             "" if base else delta_text(r),
             VERDICT_BASELINE if base else verdicts.word(r),
         ]

@@ -27,7 +27,6 @@ from g2core.names import (
 from . import verdicts
 from .collect import ChildRun, StudyInfo
 from .delta_tables import delta_text
-from .fmt import mean_std
 from .significance import holm, mark
 from .summary import Summary, summarize
 from .tables import Cell, Table, header_label, to_markdown
@@ -107,11 +106,7 @@ def _summary(info: StudyInfo, runs: list[ChildRun], name: str, metrics: list[str
 def _cell(summary: Summary, comparison: pd.DataFrame, info: StudyInfo, variant: str, metric: str) -> Cell:
     if variant not in summary.mean.index or not summary.n.loc[variant, metric]:
         return Cell("")
-    text = mean_std(
-        summary.mean.loc[variant, metric],
-        summary.std.loc[variant, metric],
-        int(summary.n.loc[variant, metric]),
-    )
+    text = summary.cell(variant, metric)
     if variant != info.baseline:
         text += f" ({delta_text(verdicts.row(comparison, variant, metric))})"
     return Cell(text, bold=verdicts.significantly_best(comparison, info.baseline, metric) == variant)

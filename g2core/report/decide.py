@@ -40,8 +40,8 @@ def decide(records: StudyRecords, split: str) -> Decisions:
     text = markdown.verdict(info, summary, comparison, split, robust)
     if confirmed is not None:
         text = f"{confirmed.sentence}\n\nThe search alone: {text}"
-    if info.is_search:
-        best = next((g for g in summary.groups if summary.runs(g) > 0), None)
+    if info.is_search:  # its trials in the order of the validation objective
+        best = next(iter(summary.counted()), None)
     else:
         best = verdicts.significantly_best(comparison, info.baseline, info.metric_name)
     confirm_runs = records.confirm.runs if records.confirm is not None else []

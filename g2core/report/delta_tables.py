@@ -48,12 +48,7 @@ def baseline_table(
     table = Table(title, header, ["l"] + ["r"] * (len(header) - 1))
     for metric in metrics:
         spec = metric_spec(metric, info.lower_is_better)
-        base = mean_std(
-            summary.mean.loc[info.baseline, metric],
-            summary.std.loc[info.baseline, metric],
-            int(summary.n.loc[info.baseline, metric]),
-        )
-        cells = [Cell(header_label(metric, spec.lower_is_better)), Cell(base)]
+        cells = [Cell(header_label(metric, spec.lower_is_better)), Cell(summary.cell(info.baseline, metric))]
         cells += [Cell(delta_text(row(comparison, g, metric))) for g in others]
         table.rows.append(cells)
     return table

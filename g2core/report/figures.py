@@ -148,7 +148,7 @@ def metrics_figure(
     """One subplot per metric: each seed a dot, the mean a line, and each variant's 95% CI of Δ against the
     baseline from the tables (no bars: a bar's length from a truncated axis misleads)."""
     comparison = pd.DataFrame() if comparison is None else comparison
-    groups = [g for g in summary.groups if summary.runs(g) > 0]
+    groups = summary.counted()
     palette = colours(summary.groups)
     ncols = min(3, len(metrics))
     nrows = math.ceil(len(metrics) / ncols)

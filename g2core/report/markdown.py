@@ -25,7 +25,7 @@ from .collect import ChildRun, StudyInfo
 from .columns import Columns
 from .delta_tables import baseline_note, details_note
 from .figures import Drawn
-from .fmt import mean_std, sig
+from .fmt import sig
 from .observations import clamped_text
 from .provenance import provenance_section
 from .summary import Summary
@@ -75,12 +75,6 @@ def study_section(info: StudyInfo, uri: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def _cell(summary: Summary, group: str, metric: str) -> str:
-    return mean_std(
-        summary.mean.loc[group, metric], summary.std.loc[group, metric], int(summary.n.loc[group, metric])
-    )
-
-
 def verdict(
     info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: str, robustness: str = ""
 ) -> str:
@@ -108,7 +102,7 @@ def search_verdict(info: StudyInfo, summary: Summary, groups: list[str], split: 
     return (
         f"Best single trial by the validation objective `{info.metric}`: **{best}** (objective "
         f"{sig(summary.mean.loc[best, OBJECTIVE])}; {split} `{info.metric_name}` "
-        f"{_cell(summary, best, info.metric_name)}). Weights: {chosen or 'not logged'}. "
+        f"{summary.cell(best, info.metric_name)}). Weights: {chosen or 'not logged'}. "
         f"{len(groups)} finished trial(s) ranked; one trial, not a tested difference."
     )
 

@@ -62,7 +62,7 @@ def parent_summary(
     """(tags, metrics) for the parent run; NaN statistics (one seed, no test) are left out."""
     tags = {TAG_VERDICT: verdict, TAG_REPORT_SPLIT: split}
     values: dict[str, float] = {}
-    groups = [g for g in summary.groups if summary.runs(g) > 0]
+    groups = summary.counted()
     if info.is_search:
         if groups:
             best = groups[0]  # a search's groups are ordered by the validation objective

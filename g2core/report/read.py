@@ -119,7 +119,7 @@ def figure_data(client: MlflowClient, info: StudyInfo, summary: Summary, columns
     """The training and validation histories and the saved predictions of the runs the figures show."""
     if summary.values.empty:
         return FigureData()
-    shown, _ = shown_groups(info, summary)
+    shown = shown_groups(info, summary)
     runs = summary.values[summary.values["group"].isin(shown)]
     samples, notes = load_samples(client, runs, shown[:MAX_SAMPLE_GROUPS], info.seeds)
     return FigureData(

@@ -48,10 +48,10 @@ class FigureData:
     sample_notes: list[str] = field(default_factory=list)
 
 
-def shown_groups(info: StudyInfo, summary: Summary) -> tuple[list[str], list[str]]:
-    """The groups the figures show (a search's best trials only) and all groups with runs."""
-    groups = [g for g in summary.groups if summary.runs(g) > 0]
-    return (groups[:MAX_CURVE_TRIALS] if info.is_search else groups), groups
+def shown_groups(info: StudyInfo, summary: Summary) -> list[str]:
+    """The groups the figures show: every group with runs, a search's best trials only."""
+    groups = summary.counted()
+    return groups[:MAX_CURVE_TRIALS] if info.is_search else groups
 
 
 def val_keys(info: StudyInfo) -> list[str]:
@@ -77,7 +77,7 @@ def draw_figures(
     if values.empty:
         notes.append("No run has validation results yet: no figures.")
         return []
-    shown, groups = shown_groups(info, summary)
+    shown, groups = shown_groups(info, summary), summary.counted()
     if len(shown) < len(groups):
         notes.append(f"Metrics, curves and samples show the best {len(shown)} of {len(groups)} trials.")
     figure_metrics = list(dict.fromkeys([info.metric_name, *FIGURE_METRICS]))

@@ -13,6 +13,7 @@ import pandas as pd
 
 from .collect import StudyInfo
 from .columns import Columns
+from .fmt import mean_std
 from .values import OBJECTIVE
 
 
@@ -37,6 +38,17 @@ class Summary:
     def runs(self, group: str) -> int:
         """Runs counted for a group: those with a value of the first (deciding) column."""
         return int(self.n.loc[group].max()) if group in self.n.index and len(self.n.columns) else 0
+
+    def counted(self) -> list[str]:
+        """The groups with runs, in display order (a search's: its best trial first): what the figures show
+        and what a search names as its best trial."""
+        return [g for g in self.groups if self.runs(g) > 0]
+
+    def cell(self, group: str, column: str) -> str:
+        """A group's "mean ± std" of a column, as every table prints it ('' without runs)."""
+        return mean_std(
+            self.mean.loc[group, column], self.std.loc[group, column], int(self.n.loc[group, column])
+        )
 
 
 def summarize(values: pd.DataFrame, groups: list[str], columns: list[str]) -> Summary:

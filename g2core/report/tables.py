@@ -16,7 +16,7 @@ from g2core.names import metric_spec, terms_of
 from . import verdicts
 from .collect import StudyInfo
 from .columns import Columns, weight_column
-from .fmt import mean_std, sig
+from .fmt import sig
 from .provenance import group_links
 from .summary import Summary
 from .values import OBJECTIVE
@@ -73,9 +73,7 @@ def main_table(
         if info.is_search:
             row_.append(Cell(sig(summary.mean.loc[group, OBJECTIVE])))
         for c in columns.values:
-            text = mean_std(
-                summary.mean.loc[group, c], summary.std.loc[group, c], int(summary.n.loc[group, c])
-            )
+            text = summary.cell(group, c)
             row_.append(Cell(text, bold=bool(text) and best.get(c) == group))
         links = group_links(uri, info, summary.values, group)
         row_.append(Cell(" ".join(label for label, _ in links), links=links))
