@@ -76,10 +76,10 @@ def write_report(
     decided = decide(records, split)
     rendered = render(records, decided, Path(out_dir), split, figures)
 
-    info, summary, metrics, confirmed = records.info, records.summary, records.metrics, decided.confirmed
-    comparison, shown = decided.comparison, summary
+    info, metrics, confirmed = records.info, records.columns.metrics, decided.confirmed
+    comparison, shown = decided.comparison, records.summary
     sentence = decided.verdict.split("\n", 1)[0]
-    tags, logged = parent_summary(info, summary, comparison, metrics, sentence, split)
+    tags, logged = parent_summary(info, shown, comparison, metrics, sentence, split)
     said = headline(info, comparison, split)
     if confirmed is not None:  # each candidate's verdict and headline, as an ablation's variants have
         more = parent_summary(confirmed.info, confirmed.summary, confirmed.table, metrics, sentence, split)
@@ -87,7 +87,7 @@ def write_report(
         logged.update(more[1])
         comparison, shown = confirmed.table, confirmed.summary  # what the terminal's table shows
         said = headline(confirmed.info, comparison, split)
-    routed = in_mlflow(rendered.main, info, summary.values)  # its links as routes of the MLflow server
+    routed = in_mlflow(rendered.main, info, records.summary.values)  # links as routes of the MLflow server
     tags.update(note_tag(decided.verdict, to_markdown(routed), said))
     if log_to_parent and info.parent_run_id:
         # One file at a time: out_dir may hold other files that are not part of this report.
@@ -99,9 +99,7 @@ def write_report(
             for path in copies:
                 parent.log_artifact(path, REPORT_DIR)
         log_main_table(parent, routed)
-        log_study(
-            client, info, records.children, comparison, tags, logged
-        )  # tags, headlines, children, experiment
+        log_study(client, info, records.children, comparison, tags, logged)  # tags, headlines, children
         if confirmed is not None and records.confirm is not None:
             tag_verdicts(client, confirmed.info, confirmed.table, records.confirm.runs)
     return ReportResult(

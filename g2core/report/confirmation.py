@@ -197,16 +197,3 @@ def _section(
         f"{staged.design.describe()}. Cost: {len(runs)} confirmation runs beside the search's {searched} trials."
     )
     return f"{SECTION}\n{to_markdown(grid)}\n{note}\n"
-
-
-def with_section(readme: str, conf: Confirmation | None) -> str:
-    """The README with the confirmed answer opening its Verdict and a Confirmation section after it."""
-    if conf is None:
-        return readme
-    head = "## Verdict\n\n"
-    at = readme.find(head)
-    if at < 0:
-        return readme + "\n" + conf.section
-    readme = readme[: at + len(head)] + conf.sentence + "\n\nThe search alone: " + readme[at + len(head) :]
-    study = readme.find("## Study\n")
-    return readme[:study] + conf.section + "\n" + readme[study:] if study >= 0 else readme + conf.section

@@ -34,7 +34,6 @@ from .tables import Cell, Table, header_label, to_markdown
 CSV = "cross_dataset.csv"
 OWN = "own test split"  # the column of the study's own test split
 HEADING = "## Across datasets\n"
-PROVENANCE = "## Provenance\n"
 
 
 @dataclass
@@ -165,10 +164,6 @@ def write_csv(cross: CrossDataset, out_dir: Path) -> Path:
     return path
 
 
-def with_section(readme: str, info: StudyInfo, cross: CrossDataset | None) -> str:
-    """The README with an "Across datasets" section before its provenance (or at its end)."""
-    if cross is None:
-        return readme
-    text = HEADING + "\n" + to_markdown(cross.table) + "\n" + note(info) + "\n"
-    at = readme.find(PROVENANCE)
-    return readme[:at] + text + readme[at:] if at >= 0 else readme + "\n" + text
+def section(info: StudyInfo, cross: CrossDataset | None) -> str:
+    """The README's "Across datasets" section ('' without test sets)."""
+    return "" if cross is None else HEADING + "\n" + to_markdown(cross.table) + "\n" + note(info)

@@ -22,18 +22,17 @@ from .robustness import per_align, robustness_line
 @dataclass
 class Decisions:
     comparison: pd.DataFrame  # significance.compare's rows: the primary family decides the verdict
-    robustness: str  # whether each verdict holds under every alignment ('' when not asked)
     cross: across.CrossDataset | None  # study.test_sets: every variant on every test set
     confirmed: confirmation.Confirmation | None  # a search's confirmation stage
     front: pareto.Front | None  # a Pareto search's non-dominated trials
-    verdict: str  # the README's verdict section (its first line is the parent's study.verdict)
+    verdict: str  # the README's verdict section, a search's confirmed answer first (line 1: study.verdict)
     best: str | None  # the variant significantly best after correction; a search's best trial
     compute: search_compute.SearchCompute | None  # a search's compute per stage, val-test rank correlation
 
 
 def decide(records: StudyRecords, split: str) -> Decisions:
     info, summary = records.info, records.summary
-    comparison = verdicts.comparisons(info, records.observed, records.metrics)
+    comparison = verdicts.comparisons(info, records.observed, records.columns.metrics)
     robust = robustness_line(info, per_align(info, records.by_align)) if split == TEST else ""
     confirmed = confirmation.confirm(records.confirm, info, records.children, split)
     cross = across.cross_dataset(info, records.selected, records.test_sets, summary, comparison, split)
@@ -47,4 +46,4 @@ def decide(records: StudyRecords, split: str) -> Decisions:
     confirm_runs = records.confirm.runs if records.confirm is not None else []
     compute = search_compute.search_compute(info, records.children, confirm_runs)
     front = pareto.front(info, records.children)
-    return Decisions(comparison, robust, cross, confirmed, front, text, best, compute)
+    return Decisions(comparison, cross, confirmed, front, text, best, compute)

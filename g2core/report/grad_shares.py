@@ -48,11 +48,6 @@ def _mean_std(values: list[float]) -> str:
     return f"{np.mean(values):.2f} ± {np.std(values, ddof=1):.2f}"
 
 
-def with_section(readme: str, table: Table) -> str:
-    """The README with a "Loss-term balance" section before its provenance (or at its end)."""
-    text = "## Loss-term balance\n\n" + to_markdown(table) + "\n" + NOTE + "\n"
-    at = readme.find(PROVENANCE)
-    return readme[:at] + text + readme[at:] if at >= 0 else readme + "\n" + text
-
-
-PROVENANCE = "## Provenance\n"
+def section(table: Table | None) -> str:
+    """The README's "Loss-term balance" section ('' without shares)."""
+    return "" if table is None else "## Loss-term balance\n\n" + to_markdown(table) + "\n" + NOTE

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 import pandas as pd
 
 from g2core.config import redact
@@ -22,12 +20,12 @@ from g2core.names import (
 
 from . import verdicts
 from .collect import ChildRun, StudyInfo
-from .columns import Columns
 from .delta_tables import baseline_note, details_note
 from .figures import Drawn
 from .fmt import sig
 from .observations import clamped_text
 from .provenance import provenance_section
+from .read import StudyRecords
 from .summary import Summary
 from .tables import LINKS as LINKS_COLUMN
 from .tables import Table, to_markdown, weights_by_group
@@ -217,62 +215,52 @@ def missing_section(
     return "\n".join(out)
 
 
-@dataclass
-class ReadmeParts:
-    """What the README says: the study, its statistics, the tables (tables[0] results, tables[1] and [2] (if
-    any) against the baseline and the details), the figures and what is missing."""
-
-    title: str
-    uri: str
-    info: StudyInfo
-    summary: Summary
-    columns: Columns
-    tables: list[Table]
-    comparison: pd.DataFrame
-    split: str
-    children: list[ChildRun]
-    no_values: list[ChildRun]
-    drawn: list[Drawn]
-    notes: list[str]
-    robustness: str = ""
-
-
-def readme(parts: ReadmeParts) -> str:
-    """The README.md, the verdict first."""
-    p, info, tables = parts, parts.info, parts.tables
-    head = (
-        study_section(info, p.uri)
-        + split_line(info, p.split)
-        + "\n"
-        + alignment_line(p.summary.values)
-        + "\n"
-    )
+def readme(
+    records: StudyRecords,
+    title: str,
+    verdict_text: str,
+    tables: list[Table],
+    drawn: list[Drawn],
+    notes: list[str],
+    split: str,
+    *,
+    confirmation: str = "",
+    front: str = "",
+    more: list[str] | None = None,
+) -> str:
+    """The README.md, the verdict first (decide.py's text). tables: [0] the results, [1] and [2] (if any) against
+    the baseline and the details of the tests. The sections only some studies have ('' for none):
+    confirmation, a search's confirmed answer after the verdict; front, a Pareto search's front before the
+    results; more, those before the provenance (loss-term balance, test sets)."""
+    info, summary, children = records.info, records.summary, records.children
     # The answer first: the verdict, then the facts it rests on.
-    out = [f"# {p.title}\n", "## Verdict\n", verdict(info, p.summary, p.comparison, p.split, p.robustness)]
-    out += ["## Study\n", head]
+    out = [f"# {title}\n", "## Verdict\n", verdict_text]
+    if confirmation:
+        out.append(confirmation)
+    facts = split_line(info, split) + "\n" + alignment_line(summary.values) + "\n"
+    out += ["## Study\n", study_section(info, records.uri) + facts]
+    if front:
+        out.append(front)
     out += [
         "## Results\n",
         to_markdown(tables[0]),
-        results_note(info, p.summary, bool(p.columns.terms), p.split),
-        reference_note(info, p.children),
+        results_note(info, summary, bool(records.columns.terms), split),
+        reference_note(info, children),
     ]
     if len(tables) > 2:
-        out += [
-            f"## Against the baseline ({info.baseline})\n",
-            to_markdown(tables[1]),
-            baseline_note(p.split),
-        ]
+        out += [f"## Against the baseline ({info.baseline})\n", to_markdown(tables[1]), baseline_note(split)]
         out += ["## Details of the tests\n", to_markdown(tables[2]), details_note()]
     out.append(
         "Files: [table.csv](table.csv) (unrounded), [comparison.csv](comparison.csv) (every test, unrounded), "
         "[table.tex](table.tex) (booktabs), [table.html](table.html).\n"
     )
-    out += ["## Provenance\n", provenance_section(p.summary.values, p.children)]
-    if p.drawn:
+    out += [section for section in more or [] if section]
+    out += ["## Provenance\n", provenance_section(summary.values, children)]
+    if drawn:
         out.append("## Figures\n")
         # Each PNG has its SVG beside it (figures.save), for papers.
-        out += [f"![{d.path.stem}]({d.path.name})\n\n{d.caption} [SVG]({d.svg.name})\n" for d in p.drawn]
-    out += ["## Missing / failed\n", missing_section(info, p.children, p.no_values, p.split)]
-    if p.notes:
-        out += ["## Notes\n", "\n".join(f"- {n}" for n in p.notes) + "\n"]
+        out += [f"![{d.path.stem}]({d.path.name})\n\n{d.caption} [SVG]({d.svg.name})\n" for d in drawn]
+    out += ["## Missing / failed\n", missing_section(info, children, records.no_values, split)]
+    if notes:
+        out += ["## Notes\n", "\n".join(f"- {n}" for n in notes) + "\n"]
     return "\n".join(out)

@@ -71,10 +71,10 @@ def draw_front(result: Front | None, out_dir: Path) -> list[Drawn]:
     return [draw(plot, out_dir / FIGURE, (6.0, 4.6))]
 
 
-def with_section(readme: str, result: Front | None) -> str:
-    """The README with the front's table (sorted by the first objective) before its Results."""
+def section(result: Front | None) -> str:
+    """The README's section of the front's table, sorted by the first objective ('' for no front)."""
     if result is None:
-        return readme
+        return ""
     arrows = ["↓" if low else "↑" for low in result.lower]
     header = ["trial", "weights", *(f"{m} {a}" for m, a in zip(result.objectives, arrows, strict=True))]
     first = np.where(result.lower[0], 1.0, -1.0) * result.values[:, 0] if len(result.runs) else np.array([])
@@ -92,6 +92,4 @@ def with_section(readme: str, result: Front | None) -> str:
         f"candidates from the front, in the order of the first objective `{result.objectives[0]}`, and decides "
         f"them on it. Figure: [{FIGURE}]({FIGURE}).\n"
     )
-    text = f"{SECTION}\n{to_markdown(table)}\n{note}\n"
-    at = readme.find("## Results\n")
-    return readme[:at] + text + readme[at:] if at >= 0 else readme + "\n" + text
+    return f"{SECTION}\n{to_markdown(table)}\n{note}"

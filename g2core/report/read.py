@@ -36,8 +36,7 @@ class StudyRecords:
     selected: list[ChildRun]  # the runs the tables count (values.select_runs)
     values: pd.DataFrame  # one row per counted run with a value on the split (values.run_values)
     no_values: list[ChildRun]  # counted runs without one yet
-    metrics: list[str]  # the value columns the statistics test
-    columns: Columns
+    columns: Columns  # columns.metrics: the value columns the statistics test
     summary: Summary  # mean ± std over seeds per group: also what picks the runs the figures show
     observed: pd.DataFrame  # the per-image long table of the paired tests (observations)
     by_align: dict[str, pd.DataFrame]  # the same under each alignment of report.robustness_aligns
@@ -83,7 +82,6 @@ def read_study(
         selected,
         values,
         no_values,
-        metrics,
         columns,
         summary,
         observed,

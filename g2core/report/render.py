@@ -8,12 +8,12 @@ from pathlib import Path
 
 from g2core.names import REPORT_HTML, REPORT_README
 
-from . import confirmation, markdown, pareto, search_compute
 from . import cross_dataset as across
+from . import grad_shares, markdown, pareto, search_compute
 from .decide import Decisions
 from .delta_tables import baseline_table, details_table
 from .figures import Drawn
-from .grad_shares import grad_share_table, with_section
+from .grad_shares import grad_share_table
 from .html import report_html
 from .read import StudyRecords
 from .staging import publish, staging_folder
@@ -40,7 +40,7 @@ def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str,
     final_dir, out_dir = Path(out_dir), staging_folder(Path(out_dir))  # written whole, then moved in
     tables = [main_table(info, summary, columns, comparison, records.uri, split)]
     if not comparison.empty:
-        tables.append(baseline_table(info, summary, records.metrics, comparison, split))
+        tables.append(baseline_table(info, summary, columns.metrics, comparison, split))
         tables.append(details_table(info, comparison))
     balance = grad_share_table(info, records.grad_shares)
     if balance is not None:  # after the tables the README indexes (0-2): in the .tex and .html files too
@@ -63,28 +63,19 @@ def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str,
         drawn += pareto.draw_front(decided.front, out_dir)
     files += [d.path for d in drawn] + [d.svg for d in drawn]
 
-    parts = markdown.ReadmeParts(
+    text = markdown.readme(
+        records,
         heading,
-        records.uri,
-        info,
-        summary,
-        columns,
+        decided.verdict,
         tables,
-        comparison,
-        split,
-        records.children,
-        records.no_values,
         drawn,
         notes,
-        decided.robustness,
+        split,
+        confirmation=decided.confirmed.section if decided.confirmed is not None else "",
+        front=pareto.section(decided.front),
+        more=[grad_shares.section(balance), across.section(info, decided.cross)],
     )
-    text = markdown.readme(parts)
-    if balance is not None:
-        text = with_section(text, balance)
-    text = across.with_section(text, info, decided.cross)
-    text = confirmation.with_section(text, decided.confirmed)  # a search's confirmed answer first
-    text = pareto.with_section(text, decided.front)
-    text = search_compute.with_section(text, decided.compute, info)  # a search's stages
+    text = search_compute.with_section(text, decided.compute, info)  # a search's stages, after those
     readme = out_dir / REPORT_README
     readme.write_text(text, encoding="utf-8")
     # issue 14, MLflow as its users know it: a page the artifact viewer renders
