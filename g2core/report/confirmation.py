@@ -48,7 +48,6 @@ class Confirmation:
     table: pd.DataFrame  # significance.compare's rows: the primary family is the verdict
     sentence: str  # the confirmed answer in one line (the parent's study.verdict)
     section: str  # the README's Confirmation section
-    metrics: list[str]
 
 
 def stages(children: list[ChildRun]) -> tuple[list[ChildRun], list[ChildRun]]:
@@ -57,9 +56,7 @@ def stages(children: list[ChildRun]) -> tuple[list[ChildRun], list[ChildRun]]:
     return [c for c in children if c.tags.get(TAG_STAGE) != STAGE_CONFIRM], confirm
 
 
-def stage_study(
-    info: StudyInfo, search: list[ChildRun], confirm: list[ChildRun]
-) -> tuple[StudyInfo, list[ChildRun]]:
+def stage_study(info: StudyInfo, search: list[ChildRun], confirm: list[ChildRun]) -> StudyInfo:
     """The confirmation as an ablation: the base preset (the search's base variant) against the candidates,
     ordered as the search ranked them (its trial's validation objective)."""
     base = info.variants[0] if info.variants else ""
@@ -70,8 +67,7 @@ def stage_study(
         key=lambda k: (k not in objective, sign * objective.get(k, 0.0), k),
     )
     seeds = sorted({c.seed for c in confirm if c.seed is not None})
-    staged = replace(info, kind="ablation", baseline=base, variants=[base, *keys], seeds=seeds, notes=[])
-    return staged, confirm
+    return replace(info, kind="ablation", baseline=base, variants=[base, *keys], seeds=seeds, notes=[])
 
 
 def search_objectives(info: StudyInfo, search: list[ChildRun]) -> dict[str, float]:
@@ -109,7 +105,7 @@ def confirm(
     objectives = search_objectives(info, search)
     section = _section(staged, summary, table, objectives, runs, split, len(search))
     section += between(staged, observed, split)
-    return Confirmation(staged, summary, table, sentence, section, metrics)
+    return Confirmation(staged, summary, table, sentence, section)
 
 
 def between(staged: StudyInfo, observed: pd.DataFrame, split: str) -> str:

@@ -38,8 +38,6 @@ HEADING = "## Across datasets\n"
 
 @dataclass
 class CrossDataset:
-    datasets: list[str]  # the test sets, in name order
-    metrics: list[str]  # the deciding metrics shown
     comparison: pd.DataFrame  # significance.compare's rows with a `dataset` column; Holm over all of them
     table: Table
 
@@ -87,7 +85,7 @@ def cross_dataset(
             for d, p, m in zip(cross["delta"], cross["p_holm"], cross["metric"], strict=True)
         ]
     own = (summary, comparison) if split == TEST else None
-    return CrossDataset(datasets, metrics, cross, _table(info, datasets, metrics, per_set, cross, own))
+    return CrossDataset(cross, _table(info, datasets, metrics, per_set, cross, own))
 
 
 def _summary(info: StudyInfo, runs: list[ChildRun], name: str, metrics: list[str]) -> Summary:

@@ -73,8 +73,7 @@ class Interval:
     ci_low: float
     ci_high: float
     p: float
-    se: float  # sqrt of the estimated Var(mean D)
-    v_few: float  # the part of se² with n_seeds - 1 df: MS_seed / (n m)
+    v_few: float  # the part of the estimated Var(mean D) with n_seeds - 1 df: MS_seed / (n m)
     v_many: float  # the image part, with hundreds of df
     n_seeds: int
     n_images: int
@@ -159,13 +158,9 @@ def paired_interval(variant: np.ndarray, baseline: np.ndarray, level: float = 0.
     base = float(baseline.mean()) if baseline.size else math.nan
     if n < 2 or m < 1:
         delta = float(diff.mean()) if diff.size else math.nan
-        return Interval(delta, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan, n, m, base)
+        return Interval(delta, math.nan, math.nan, math.nan, math.nan, math.nan, n, m, base)
     one = {k: float(v[0]) for k, v in intervals(diff[None], level).items()}
-    delta = one["delta"]
-    se = math.sqrt(one["v_few"] + one["v_many"])
-    return Interval(
-        delta, one["ci_low"], one["ci_high"], one["p"], se, one["v_few"], one["v_many"], n, m, base
-    )
+    return Interval(**one, n_seeds=n, n_images=m, baseline_mean=base)
 
 
 def equivalence_p(c: Interval, margin: float) -> float:

@@ -26,7 +26,8 @@ def primary_verdicts(tracking_uri: str, study: str, experiment_name: str, design
     client = MlflowClient(tracking_uri=tracking_uri)
     info, children = load_study(client, tracking_uri, study, experiment_name)
     if info.is_search:  # a search's confirmation stage: its candidates against the base preset
-        info, children = stage_study(info, *stages(children))
+        search, children = stages(children)
+        info = stage_study(info, search, children)
     values, _ = run_values(client, info, select_runs(info, children), TEST)
     metric = info.metric_name
     observed = observations(client, values, [metric], TEST, [])

@@ -46,25 +46,36 @@ def observations(
         frame = runs[[TAG_VARIANT, TAG_SEED, *metrics]].copy()
         frame.insert(2, IMAGE_COLUMN, 0)
         return frame.astype({TAG_SEED: int})
+    keys = [(r["run_id"], r["run_name"], r[TAG_VARIANT], int(r[TAG_SEED])) for _, r in runs.iterrows()]
+    counted = f"the paired tests (their `{TEST}/*` values still count in the Results table)"
+    frames = _long_tables(client, keys, per_image_artifact(TEST), metrics, notes, counted)
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=KEYS + metrics)
+
+
+def _long_tables(
+    client: MlflowClient,
+    runs: list[tuple[str, str, str, int]],
+    artifact: str,
+    metrics: list[str],
+    notes: list[str],
+    left_out_of: str,
+) -> list[pd.DataFrame]:
+    """Each run's (run id, name, variant, seed) per-image table `artifact` as rows of the long table (variant,
+    seed, image, metrics); a note names the runs without one, left out of `left_out_of`."""
     frames, lacking = [], []
     with tempfile.TemporaryDirectory() as tmp:
-        for _, run in runs.iterrows():
-            table = per_image_table(client, str(run["run_id"]), Path(tmp))
+        for run_id, name, variant, seed in runs:
+            table = per_image_table(client, run_id, Path(tmp), artifact)
             if table is None:
-                lacking.append(str(run["run_name"]))
+                lacking.append(name)
                 continue
             table = table.reindex(columns=[IMAGE_COLUMN, *metrics])
-            table.insert(0, TAG_SEED, int(run[TAG_SEED]))
-            table.insert(0, TAG_VARIANT, run[TAG_VARIANT])
+            table.insert(0, TAG_SEED, seed)
+            table.insert(0, TAG_VARIANT, variant)
             frames.append(table)
     if lacking:
-        notes.append(
-            f"Runs without {per_image_artifact(TEST)}, left out of the paired tests (their `{TEST}/*` values "
-            f"still count in the Results table): {', '.join(lacking)}."
-        )
-    if not frames:
-        return pd.DataFrame(columns=KEYS + metrics)
-    return pd.concat(frames, ignore_index=True)
+        notes.append(f"Runs without {artifact}, left out of {left_out_of}: {', '.join(lacking)}.")
+    return frames
 
 
 def per_image_table(
@@ -117,22 +128,10 @@ def test_set_observations(
 ) -> pd.DataFrame:
     """variant, seed, image and one column per metric: every counted run's per-image table of test set
     `name` (study.test_sets; g2core.report.cross_dataset decides)."""
-    frames, lacking = [], []
-    with tempfile.TemporaryDirectory() as tmp:
-        for run in (r for r in runs if r.seed is not None):
-            table = per_image_table(client, run.run_id, Path(tmp), eval_per_image_artifact(name))
-            if table is None:
-                lacking.append(run.name)
-                continue
-            table = table.reindex(columns=[IMAGE_COLUMN, *metrics])
-            table.insert(0, TAG_SEED, int(run.seed))
-            table.insert(0, TAG_VARIANT, run.variant)
-            frames.append(table)
-    if lacking:
-        notes.append(
-            f"Runs without {eval_per_image_artifact(name)}, left out of the tests on test set {name}: "
-            f"{', '.join(lacking)}."
-        )
+    keys = [(r.run_id, r.name, r.variant, int(r.seed)) for r in runs if r.seed is not None]
+    frames = _long_tables(
+        client, keys, eval_per_image_artifact(name), metrics, notes, f"the tests on test set {name}"
+    )
     return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
 
 

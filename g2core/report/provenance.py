@@ -47,17 +47,20 @@ def checkpoint_url(uri: str, experiment_id: str, run_id: str, artifact_uri: str)
     return f"{artifact_uri.rstrip('/')}/{CHECKPOINT}" if artifact_uri else f"runs:/{run_id}/{CHECKPOINT}"
 
 
+def _seed_runs(values: pd.DataFrame, group: str) -> list[tuple[str, pd.Series]]:
+    """A table row's runs, each with its link label: `s<seed>` (the run's name when it has no seed)."""
+    rows = values[values["group"] == group] if not values.empty else values
+    return [
+        (f"s{int(r['seed'])}" if pd.notna(r["seed"]) else str(r["run_name"]), r) for _, r in rows.iterrows()
+    ]
+
+
 def group_links(uri: str, info: StudyInfo, values: pd.DataFrame, group: str) -> list[tuple[str, str]]:
     """(label, url) pairs of a table row: each seed's run, then its selected checkpoint."""
-    if values.empty:
-        return []
     links = []
-    for _, r in values[values["group"] == group].iterrows():
-        label = f"s{int(r['seed'])}" if pd.notna(r["seed"]) else str(r["run_name"])
-        links.append((label, run_url(uri, info.experiment_id, r["run_id"])))
-        links.append(
-            (BEST_CHECKPOINT, checkpoint_url(uri, info.experiment_id, r["run_id"], r["artifact_uri"]))
-        )
+    for label, r in _seed_runs(values, group):
+        checkpoint = checkpoint_url(uri, info.experiment_id, r["run_id"], r["artifact_uri"])
+        links += [(label, run_url(uri, info.experiment_id, r["run_id"])), (BEST_CHECKPOINT, checkpoint)]
     return links
 
 
@@ -84,13 +87,12 @@ def artifact_page_route(experiment_id: str, run_id: str, path: str) -> str:
 def route_links(info: StudyInfo, values: pd.DataFrame, group: str) -> list[tuple[str, str]]:
     """group_links for copies read inside MLflow (the parent's description): each seed's run as a UI route,
     its selected checkpoint through the artifact route."""
-    if values.empty:
-        return []
     links = []
-    for _, r in values[values["group"] == group].iterrows():
-        label = f"s{int(r['seed'])}" if pd.notna(r["seed"]) else str(r["run_name"])
-        links.append((label, run_route(info.experiment_id, r["run_id"])))
-        links.append((BEST_CHECKPOINT, artifact_route(r["run_id"], CHECKPOINT)))
+    for label, r in _seed_runs(values, group):
+        links += [
+            (label, run_route(info.experiment_id, r["run_id"])),
+            (BEST_CHECKPOINT, artifact_route(r["run_id"], CHECKPOINT)),
+        ]
     return links
 
 

@@ -34,10 +34,9 @@ class StudyRecords:
     info: StudyInfo
     children: list[ChildRun]  # an ablation's runs; a search's trials (its confirmation runs apart)
     selected: list[ChildRun]  # the runs the tables count (values.select_runs)
-    values: pd.DataFrame  # one row per counted run with a value on the split (values.run_values)
-    no_values: list[ChildRun]  # counted runs without one yet
+    no_values: list[ChildRun]  # counted runs without a value on the split yet (values.run_values)
     columns: Columns  # columns.metrics: the value columns the statistics test
-    summary: Summary  # mean ± std over seeds per group: also what picks the runs the figures show
+    summary: Summary  # mean ± std over seeds per group (its values: a row per counted run with a value)
     observed: pd.DataFrame  # the per-image long table of the paired tests (observations)
     by_align: dict[str, pd.DataFrame]  # the same under each alignment of report.robustness_aligns
     test_sets: dict[str, pd.DataFrame]  # each study.test_sets dataset's per-image long table
@@ -80,7 +79,6 @@ def read_study(
         info,
         children,
         selected,
-        values,
         no_values,
         columns,
         summary,
@@ -106,7 +104,7 @@ def read_confirmation(
     without them."""
     if not info.is_search or not runs:
         return None
-    staged, runs = stage_study(info, search, runs)
+    staged = stage_study(info, search, runs)
     values, _ = run_values(client, staged, select_runs(staged, runs), split)
     return ConfirmationRuns(
         staged, runs, values, observations(client, values, value_columns(staged), split, notes)
