@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from pathlib import Path
 
 import pandas as pd
 
@@ -152,14 +151,6 @@ def note(info: StudyInfo) -> str:
         "and bold from Holm-adjusted p only, over every variant × metric × test set of this table; the "
         f"`{OWN}` column repeats the Results table's numbers and marks. Unrounded: [{CSV}]({CSV}).\n"
     )
-
-
-def write_csv(cross: CrossDataset, out_dir: Path) -> Path:
-    path = out_dir / CSV
-    path.write_text(
-        cross.comparison.to_csv(index=False, float_format="%.8g", lineterminator="\n"), encoding="utf-8"
-    )
-    return path
 
 
 def section(info: StudyInfo, cross: CrossDataset | None) -> str:

@@ -66,8 +66,7 @@ def band(curves: pd.DataFrame, group: str, key: str) -> pd.DataFrame:
     rows = curves[(curves["group"] == group) & (curves["key"] == key)]
     if rows.empty:
         return pd.DataFrame(columns=["x", "mean", "min", "max"])
-    stats = rows.groupby("x", sort=True)["value"].agg(["mean", "min", "max"]).reset_index()
-    return stats
+    return rows.groupby("x", sort=True)["value"].agg(["mean", "min", "max"]).reset_index()
 
 
 def _long(group: str, run_id: str, key: str, x, values) -> pd.DataFrame:

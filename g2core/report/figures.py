@@ -24,6 +24,7 @@ from matplotlib.ticker import MaxNLocator
 from g2core.names import metric_spec
 from g2core.sample_grid import build_grid, draw_grid, new_figure, save_figure
 
+from . import verdicts
 from .curves import band
 from .samples import Samples
 from .summary import Summary
@@ -58,17 +59,12 @@ class Drawn:
 
     @property
     def svg(self) -> Path:
-        return svg_of(self.path)
+        return self.path.with_suffix(".svg")  # where save_figure writes it
 
 
 def save(fig: Figure, path: Path, caption: str = "") -> Drawn:
     """`path` (PNG) and the same figure as SVG beside it."""
     return Drawn(save_figure(fig, path, DPI, svg=True), caption)
-
-
-def svg_of(png: Path) -> Path:
-    """The SVG `save` writes beside a PNG."""
-    return png.with_suffix(".svg")
 
 
 METRICS_CAPTION = (
@@ -125,10 +121,7 @@ def metric_points(
     for group in groups:
         values = summary.samples(group, metric)
         mean = float(np.mean(np.sort(values))) if values.size else math.nan
-        row = None
-        if not comparison.empty and group != baseline:
-            hit = comparison[(comparison["variant"] == group) & (comparison["metric"] == metric)]
-            row = hit.iloc[0] if len(hit) else None
+        row = verdicts.row(comparison, group, metric) if group != baseline else None
         if row is None or math.isnan(base) or math.isnan(row["ci_low"]):
             out.append(Points(group, values, mean, mark="" if row is None else str(row["mark"] or "")))
             continue

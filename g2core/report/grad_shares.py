@@ -30,14 +30,11 @@ def grad_share_table(info: StudyInfo, shares: dict[str, dict[str, list[float]]])
         return None
     title = f"{info.name}: share of the gradient on the prediction per loss term (mean over logged steps)"
     first = "trial" if info.is_search else "variant"
-    table = Table(title, [first, *(f"grad share {t}" for t in terms)], ["l"] + ["r"] * len(terms))
-    for group, by_term in shares.items():
-        cells = [Cell(group)]
-        for term in terms:
-            values = by_term.get(term, [])
-            cells.append(Cell(_mean_std(values)))
-        table.rows.append(cells)
-    return table
+    rows = [
+        [Cell(group), *(Cell(_mean_std(by_term.get(t, []))) for t in terms)]
+        for group, by_term in shares.items()
+    ]
+    return Table(title, [first, *(f"grad share {t}" for t in terms)], ["l"] + ["r"] * len(terms), rows)
 
 
 def _mean_std(values: list[float]) -> str:

@@ -22,11 +22,10 @@ import html
 import re
 from pathlib import Path
 
-from g2core.names import REPORT_HTML
+from g2core.names import REPORT_HTML, REPORT_README
 
 from .provenance import artifact_page_route, artifact_route, run_route
 
-README = "README.md"
 # [label](target) of a markdown link or image; targets hold no spaces or parentheses here.
 _MD_LINK = re.compile(r"(?P<bang>!?)\[(?P<label>[^\]]*)\]\((?P<url>[^)\s]+)\)")
 # A run's artifact under an artifact store URI: .../<run id>/artifacts/<path>
@@ -90,7 +89,7 @@ def logged_copies(
     names) as above, every other file as it is."""
     out = []
     for path in files:
-        if path.name == README:
+        if path.name == REPORT_README:
             text = readme_in_mlflow(path.read_text(encoding="utf-8"), folder, parent_run_id, experiment_id)
         elif path.name == REPORT_HTML:
             text = html_in_mlflow(path.read_text(encoding="utf-8"), folder)

@@ -76,9 +76,9 @@ def parent_summary(
         if g == info.baseline:
             continue
         tags[verdict_tag(g)] = word(row(table, g, info.metric_name))
-        hit = rows[(rows["variant"] == g) & (rows["metric"] == info.metric_name)] if not rows.empty else rows
-        if not hit.empty:
-            values.update({headline_key(g, s): float(hit.iloc[0][s]) for s in HEADLINE_STATS})
+        hit = row(rows, g, info.metric_name)
+        if hit is not None:
+            values.update({headline_key(g, s): float(hit[s]) for s in HEADLINE_STATS})
     return tags, _finite(values)
 
 

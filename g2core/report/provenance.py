@@ -25,10 +25,9 @@ from g2core.names import (
 
 from .collect import ChildRun, StudyInfo
 from .columns import weight_column
-from .environment import environment_section
+from .environment import MIXED, environment_section
 
 CHECKPOINT = f"{CHECKPOINTS_DIR}/{BEST_CHECKPOINT}"  # the selected checkpoint: best by the validation metric
-MIXED = "⚠"
 
 
 def _ui(uri: str) -> str | None:

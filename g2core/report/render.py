@@ -18,7 +18,7 @@ from .html import report_html
 from .read import StudyRecords
 from .staging import publish, staging_folder
 from .study_figures import draw_figures
-from .tables import Table, main_table, to_csv, to_html, to_latex
+from .tables import Table, csv_text, main_table, to_csv, to_html, to_latex
 
 
 @dataclass
@@ -48,15 +48,17 @@ def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str,
     if decided.cross is not None:
         tables.append(decided.cross.table)
     heading = title(records, split)
-    files = [out_dir / name for name in ("table.csv", "comparison.csv", "table.tex", "table.html")]
-    files[0].write_text(to_csv(info, summary, columns, comparison), encoding="utf-8")
-    files[1].write_text(
-        comparison.to_csv(index=False, float_format="%.8g", lineterminator="\n"), encoding="utf-8"
-    )
-    files[2].write_text(to_latex(tables, f"g2-{info.name}"), encoding="utf-8")
-    files[3].write_text(to_html(tables, heading), encoding="utf-8")
+    written = {
+        "table.csv": to_csv(info, summary, columns, comparison),
+        "comparison.csv": csv_text(comparison),
+        "table.tex": to_latex(tables, f"g2-{info.name}"),
+        "table.html": to_html(tables, heading),
+    }
     if decided.cross is not None:
-        files.append(across.write_csv(decided.cross, out_dir))
+        written[across.CSV] = csv_text(decided.cross.comparison)
+    files = [out_dir / name for name in written]
+    for path, text in zip(files, written.values(), strict=True):
+        path.write_text(text, encoding="utf-8")
     drawn: list[Drawn] = []
     if figures:
         drawn = draw_figures(info, summary, columns, records.figures, out_dir, notes, comparison)

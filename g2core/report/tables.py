@@ -220,7 +220,12 @@ def to_csv(info: StudyInfo, summary: Summary, columns: Columns, comparison: pd.D
         rows = summary.values[summary.values["group"] == group] if not summary.values.empty else []
         record["run_ids"] = " ".join(rows["run_id"]) if len(rows) else ""
         records.append(record)
-    return pd.DataFrame(records).to_csv(index=False, float_format="%.8g", lineterminator="\n")
+    return csv_text(pd.DataFrame(records))
+
+
+def csv_text(frame: pd.DataFrame) -> str:
+    """A table's numbers as CSV, unrounded (8 significant digits)."""
+    return frame.to_csv(index=False, float_format="%.8g", lineterminator="\n")
 
 
 CSV_STATS = (
