@@ -64,8 +64,6 @@ def write_report(
     trained without a test split). robustness_aligns: the alignments under which a relative-depth study's
     primary verdict is decided again from the same checkpoints (report.robustness_aligns; () for none).
     `figures=False` writes the tables and the README only (seconds faster).
-    Three stages: read.py reads MLflow, decide.py the statistics, render.py the files; then the parent run
-    gets the report, its summary tags and headline metrics.
     Raises ReportError when the store holds no such study or the study has no runs.
     """
     if split not in SPLIT_CHOICES:

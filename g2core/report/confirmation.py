@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, replace
+from itertools import combinations
 
 import pandas as pd
 
@@ -116,11 +117,10 @@ def between(staged: StudyInfo, observed: pd.DataFrame, split: str) -> str:
     if len(keys) < 2 or observed.empty:
         return ""
     tested = []
-    for i, first in enumerate(keys):
-        for other in keys[i + 1 :]:
-            v, b = paired(observed, other, first, metric)
-            if len(v) >= 2 and v.size:
-                tested.append((first, other, paired_interval(v, b, 1 - alpha)))
+    for first, other in combinations(keys, 2):
+        v, b = paired(observed, other, first, metric)
+        if len(v) >= 2 and v.size:
+            tested.append((first, other, paired_interval(v, b, 1 - alpha)))
     if not tested:
         return ""
     parts = []

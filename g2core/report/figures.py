@@ -136,11 +136,10 @@ def metrics_figure(
     lower_is_better: bool,
     baseline: str,
     path: Path,
-    comparison: pd.DataFrame | None = None,
+    comparison: pd.DataFrame,
 ) -> Drawn:
     """One subplot per metric: each seed a dot, the mean a line, and each variant's 95% CI of Δ against the
     baseline from the tables (no bars: a bar's length from a truncated axis misleads)."""
-    comparison = pd.DataFrame() if comparison is None else comparison
     groups = summary.counted()
     palette = colours(summary.groups)
     ncols = min(3, len(metrics))

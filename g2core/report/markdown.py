@@ -20,6 +20,7 @@ from g2core.names import (
 
 from . import verdicts
 from .collect import ChildRun, StudyInfo
+from .cross_dataset import deciding_metrics
 from .delta_tables import baseline_note, details_note
 from .figures import Drawn
 from .fmt import sig
@@ -84,8 +85,7 @@ def verdict(
         return f"No run has a {split} value of `{metric}` yet: nothing to compare.\n"
     if info.is_search:
         return search_verdict(info, summary, groups, split) + "\n"
-    base = info.baseline
-    if not base or base not in groups:
+    if info.baseline not in groups:
         return f"No baseline result on the {split} split to compare with: no test, no verdict.\n"
     text = verdicts.sentence(info, comparison, groups, split, info.design) + "\n"
     power = verdicts.power_line(info, comparison, groups, info.design)
@@ -107,7 +107,7 @@ def search_verdict(info: StudyInfo, summary: Summary, groups: list[str], split: 
 
 def reference_note(info: StudyInfo, children: list[ChildRun]) -> str:
     """What a model that learned nothing scores (the trainer's `ref/*` metrics), to read the table against."""
-    keys = {k: metric_key(REF, k) for k in dict.fromkeys([info.metric_name, "abs_rel", "delta1"])}
+    keys = {k: metric_key(REF, k) for k in deciding_metrics(info)}
     scores = {k: [c.metrics[key] for c in children if key in c.metrics] for k, key in keys.items()}
     if not all(scores.values()):
         return ""

@@ -110,9 +110,7 @@ def headline(info: StudyInfo, table: pd.DataFrame, split: str) -> str:
     """The verdict in one plain line, each variant with its Δ and 95% CI: what the runs table shows."""
     spec = metric_spec(info.metric_name, info.lower_is_better)
     rows = summary_table(table)
-    primary = (
-        rows[(rows["family"] == PRIMARY) & (rows["metric"] == info.metric_name)] if not rows.empty else rows
-    )
+    primary = rows[(rows["family"] == PRIMARY) & (rows["metric"] == info.metric_name)]
     parts = [_clause(r) for _, r in primary.iterrows() if r["variant"] != info.baseline]
     if not parts:
         return ""

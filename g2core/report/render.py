@@ -29,11 +29,6 @@ class Rendered:
     notes: list[str]  # the README's notes: the reads' and the figures'
 
 
-def title(records: StudyRecords, split: str) -> str:
-    kind = "weight search" if records.info.is_search else "ablation"
-    return f"Study {records.info.name}: {kind} report ({split} split)"
-
-
 def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str, figures: bool) -> Rendered:
     info, summary, columns, comparison = records.info, records.summary, records.columns, decided.comparison
     notes = list(records.notes)
@@ -47,7 +42,8 @@ def render(records: StudyRecords, decided: Decisions, out_dir: Path, split: str,
         tables.append(balance)
     if decided.cross is not None:
         tables.append(decided.cross.table)
-    heading = title(records, split)
+    kind = "weight search" if info.is_search else "ablation"
+    heading = f"Study {info.name}: {kind} report ({split} split)"
     written = {
         "table.csv": to_csv(info, summary, columns, comparison),
         "comparison.csv": csv_text(comparison),

@@ -22,9 +22,7 @@ from .significance import UNDECIDED
 
 def per_align(info: StudyInfo, observed: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
     """align -> the primary rows of the comparison under that alignment, from each alignment's per-image
-    table (observations.align_observations); {} for a search or without tables."""
-    if info.is_search:
-        return {}
+    table (observations.align_observations: none for a search or a val report)."""
     return {
         align: verdicts.primary_rows(verdicts.comparisons(info, frame, [info.metric_name]))
         for align, frame in observed.items()

@@ -67,7 +67,7 @@ def draw_figures(
     data: FigureData,
     out_dir: Path,
     notes: list[str],
-    comparison: pd.DataFrame | None = None,
+    comparison: pd.DataFrame,
 ) -> list[Drawn]:
     """Seeds with the tables' CIs, training and validation curves, the qualitative grid, and a search's
     Optuna figures, in README order (each PNG has its SVG beside it).
