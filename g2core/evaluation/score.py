@@ -40,7 +40,6 @@ class Scores:
         return len(self.table)
 
 
-@torch.no_grad()
 def score(
     model: torch.nn.Module,
     data: Mapping[str, Any],
@@ -63,11 +62,10 @@ def score(
     metrics = DepthMetrics(
         float(data["min_depth"]), float(data["max_depth"]), eigen_crop=bool(data.get("eigen_crop", False))
     ).to(device)
-    amp_dtype = autocast_dtype(precision, device)
+    amp_dtype = autocast_dtype(precision)
     rows, clamped = evaluate_per_image(
         model, loader, metrics, device=device, in_channels=in_channels, align_mode=align, amp_dtype=amp_dtype
     )
-    model.eval()  # evaluate_per_image leaves the model in train mode for the trainer
     return Scores(dataset, *per_image_summary(rows, clamped, align))
 
 

@@ -13,7 +13,6 @@ import torch
 import torch.distributed as dist
 
 from g2core.data import model_input
-from g2core.losses import CompositeLoss
 from g2core.metrics import DepthMetrics
 from g2core.metrics.align import align_prediction
 from g2core.metrics.per_image import per_image_rows, summarize
@@ -94,7 +93,7 @@ def _predictions(
     align_mode: str,
     amp_dtype: torch.dtype | None,
 ) -> Iterator[tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor, torch.Tensor]]:
-    """The evaluation loop, in eval mode (train mode again at the end, for the trainer): per batch, the batch
+    """The evaluation loop, in eval mode (the trainer's next epoch sets train mode again): per batch, the batch
     on the device, the float prediction, the prediction aligned as `align_mode` says, [clamped, valid] pixels."""
     model.eval()
     for batch in loader:
@@ -103,28 +102,20 @@ def _predictions(
             pred = model(model_input(batch, in_channels)).float()
         aligned, clamped, valid = align(pred, batch["depth"], batch["mask"], metrics, align_mode)
         yield batch, pred, aligned, torch.stack([clamped, valid])
-    model.train()
 
 
 @torch.no_grad()
-def evaluate(
-    model: torch.nn.Module,
-    loader: torch.utils.data.DataLoader,
-    loss_fn: CompositeLoss,
-    metrics: DepthMetrics,
-    *,
-    device: torch.device,
-    in_channels: int,
-    align_mode: str,
-    amp_dtype: torch.dtype | None,
-) -> dict[str, float]:
-    """Mean losses and the depth metrics over the loader (all ranks), as plain floats keyed `val/...`; with
-    `scale_shift_disparity` also `val/align_clamped`, the share of evaluated pixels the alignment clamped."""
+def evaluate(ctx: RunContext, state: RunState) -> dict[str, float]:
+    """Mean losses and the depth metrics over the validation set (all ranks), as plain floats keyed `val/...`;
+    with `scale_shift_disparity` also `val/align_clamped`, the share of evaluated pixels the alignment clamped."""
+    device, align_mode, loss_fn, metrics = ctx.device, ctx.cfg.trainer.align, state.loss_fn, state.metrics
     metrics.reset()
     terms = loss_fn.active_terms
     sums = torch.zeros(len(terms) + 2, device=device)  # total, each term, image count
     pixels = torch.zeros(2, dtype=torch.int64, device=device)  # clamped by the alignment, evaluated
-    batches = _predictions(model, loader, metrics, device, in_channels, align_mode, amp_dtype)
+    batches = _predictions(
+        state.net, ctx.loaders.val, metrics, device, ctx.cfg.model.in_channels, align_mode, state.amp_dtype
+    )
     for batch, pred, aligned, counts in batches:
         total, values = loss_fn(pred, batch["depth"], batch["mask"], batch["sparse_mask"])
         n = pred.shape[0]
@@ -192,7 +183,6 @@ def predict_samples(
     samples = [dataset[i] for i in indices]
     batch = {k: torch.stack([s[k] for s in samples]).to(device) for k in samples[0]}
     pred = model(model_input(batch, in_channels)).float()
-    model.train()
     return {
         "rgb": (batch["rgb"].clamp(0, 1) * 255).round().to(torch.uint8).cpu().numpy(),
         "depth": (batch["depth"] * batch["mask"]).squeeze(1).cpu().numpy(),

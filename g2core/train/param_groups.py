@@ -14,7 +14,7 @@ from typing import Any
 import torch
 from omegaconf import DictConfig
 
-from g2core.schema import ConfigError, OptimConfig
+from g2core.schema import ConfigError
 
 
 def _split_decay(params: list[tuple[str, torch.nn.Parameter]]) -> tuple[list, list]:
@@ -27,7 +27,7 @@ def _split_decay(params: list[tuple[str, torch.nn.Parameter]]) -> tuple[list, li
 
 def parameter_groups(model: torch.nn.Module, optim: DictConfig) -> list[dict[str, Any]]:
     """Groups with their own `lr` and `weight_decay`; empty groups are left out."""
-    mult = float(optim.get("head_lr_mult", OptimConfig.head_lr_mult))
+    mult = float(optim.head_lr_mult)
     prefixes = tuple(getattr(model, "encoder_prefixes", ()))
     if mult != 1.0 and not prefixes:
         raise ConfigError(
@@ -39,7 +39,7 @@ def parameter_groups(model: torch.nn.Module, optim: DictConfig) -> list[dict[str
         "encoder": [(n, p) for n, p in named if n.startswith(prefixes)] if prefixes else [],
         "head": [(n, p) for n, p in named if not (prefixes and n.startswith(prefixes))],
     }
-    split = optim.name == "adamw" and optim.get("no_decay_norm_and_bias", OptimConfig.no_decay_norm_and_bias)
+    split = optim.name == "adamw" and optim.no_decay_norm_and_bias
     groups = []
     for part, params in parts.items():
         lr = float(optim.lr) * (mult if part == "head" else 1.0)

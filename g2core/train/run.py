@@ -23,7 +23,7 @@ from omegaconf import DictConfig, OmegaConf
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from g2core import tracking
-from g2core.config import config_hash, resolved_container
+from g2core.config import config_hash, redact, resolved_container
 from g2core.data import build_datasets
 from g2core.names import (
     BEST,
@@ -248,8 +248,6 @@ def _profile(data: dict[str, Any], dataset: Dataset) -> dict[str, Any]:
 
 
 def _redacted(data: Any, key: str = "") -> Any:
-    from g2core.config import redact
-
     if isinstance(data, dict):
         return {k: _redacted(v, f"{key}.{k}" if key else k) for k, v in data.items()}
     return redact(key, data)

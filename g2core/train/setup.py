@@ -117,7 +117,7 @@ def build_scheduler(
     )
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
+def autocast_dtype(precision: str) -> torch.dtype | None:
     """The autocast dtype of a validated trainer.precision (fp16 was refused without a GPU)."""
     if precision == "fp32":
         return None

@@ -164,7 +164,7 @@ def set_up(ctx: RunContext, saved: dict[str, Any] | None) -> RunState:
     scheduler = build_scheduler(
         optimizer, cfg.optim, steps_per_epoch, steps_per_epoch * cfg.trainer.max_epochs
     )
-    amp_dtype = autocast_dtype(cfg.trainer.precision, device)
+    amp_dtype = autocast_dtype(cfg.trainer.precision)
     scaler = torch.amp.GradScaler(device.type, enabled=cfg.trainer.precision == "fp16")
     metrics = DepthMetrics(cfg.data.min_depth, cfg.data.max_depth, eigen_crop=bool(cfg.data.eigen_crop))
     metrics = metrics.to(device)
@@ -244,16 +244,7 @@ def validate_and_checkpoint(ctx: RunContext, state: RunState) -> None:
     final = epoch + 1 == cfg.trainer.max_epochs
     if (epoch + 1) % cfg.trainer.val_interval == 0 or final:
         with ctx.hooks.timed(Phase.VALIDATION):
-            val = evaluate(
-                state.net,
-                ctx.loaders.val,
-                state.loss_fn,
-                state.metrics,
-                device=ctx.device,
-                in_channels=cfg.model.in_channels,
-                align_mode=cfg.trainer.align,
-                amp_dtype=state.amp_dtype,
-            )
+            val = evaluate(ctx, state)
         state.last.update(val)
         value = val[cfg.trainer.best_metric]
         is_best = _improved(value, state.best_value, cfg.trainer.best_mode)
