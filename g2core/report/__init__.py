@@ -9,8 +9,8 @@ store holds no such study or the study has no runs. It runs three stages, then l
              summary.py, robustness.py (each relative alignment), cross_dataset.py (study.test_sets),
              confirmation.py (a search's candidates as an ablation), pareto.py (a two-objective front)
   render.py  the files, written whole (staging.py): tables.py, delta_tables.py, figures.py (each figure
-             returns its path and caption), study_figures.py, search_figures.py, markdown.py (one
-             ReadmeParts), html.py
+             returns its path and caption), study_figures.py, search_figures.py, markdown.py (the
+             README, its optional sections from their own modules), html.py
   then parent.py (the study in MLflow: parent, children, experiment) and mlflow_copy.py (the copies logged
   to MLflow, with links that work inside its UI); looks.py replays the decisions for a running study.
 Reads MLflow only (never the Optuna storage, never torch); every key and tag from g2core.names, the

@@ -15,13 +15,14 @@ CURVE_COLUMNS = ["group", "run_id", "key", "x", "value"]
 
 
 def train_curves(client: MlflowClient, runs: pd.DataFrame, terms: list[str]) -> pd.DataFrame:
-    """`train/loss_<term>` by step for every run: long frame (group, run_id, key=term, x=step, value)."""
+    """`train/loss_<term>` by step for every run: long frame (group, run_id, key, x=step, value)."""
     frames = []
     for run in runs.itertuples(index=False):
         for term in terms:
-            history = metric_history(client, run.run_id, term_key(TRAIN, term))
+            key = term_key(TRAIN, term)
+            history = metric_history(client, run.run_id, key)
             if not history.empty:
-                frames.append(_long(run.group, run.run_id, term, history.index, history.to_numpy()))
+                frames.append(_long(run.group, run.run_id, key, history.index, history.to_numpy()))
     return _concat(frames)
 
 

@@ -198,7 +198,6 @@ def curves_figure(
     curves: pd.DataFrame,
     groups: list[str],
     keys: list[str],
-    titles: list[str],
     ylabels: list[str],
     xlabel: str,
     suptitle: str,
@@ -206,13 +205,13 @@ def curves_figure(
     caption: str,
     log_y: bool = False,
 ) -> Drawn:
-    """One subplot per key: each group's mean over runs as a line, min-max over runs as a band."""
+    """One subplot per key (its title): each group's mean over runs as a line, min-max over runs as a band."""
     palette = colours(groups)
     ncols = min(3, len(keys))
     nrows = math.ceil(len(keys) / ncols)
     with figure(4.6 * ncols + 1.6, 3.3 * nrows) as fig:
         axes = fig.subplots(nrows, ncols, squeeze=False).ravel()
-        for ax, key, title, ylabel in zip(axes, keys, titles, ylabels, strict=False):
+        for ax, key, ylabel in zip(axes, keys, ylabels, strict=False):
             for group in groups:
                 stats = band(curves, group, key)
                 if stats.empty:
@@ -230,7 +229,7 @@ def curves_figure(
             values = curves.loc[curves["key"] == key, "value"].to_numpy(dtype=float)
             if log_y and len(values) and np.nanmin(values) > 0 and np.nanmax(values) > 10 * np.nanmin(values):
                 ax.set_yscale("log")
-            ax.set_title(title)
+            ax.set_title(key)
             ax.set_xlabel(xlabel)
             ax.set_ylabel(ylabel)
             ax.xaxis.set_major_locator(MaxNLocator(integer=True))  # steps and epochs are whole numbers

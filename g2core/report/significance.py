@@ -225,9 +225,5 @@ COLUMNS = [
     "ci_low", "ci_high", "p", "p_holm", "mark", "verdict", "p_equivalence", "alpha_look", "look", "n_decided",
     "p_wilcoxon", "p_welch", "mde", "seeds_to_decide",
 ]  # fmt: skip
-DTYPES = {c: float for c in COLUMNS if c not in ("variant", "metric", "family", "mark", "verdict")} | {
-    "n_seeds": int,
-    "n_images": int,
-    "look": int,
-    "n_decided": int,
-}
+DTYPES = {c: float for c in COLUMNS if c not in ("variant", "metric", "family", "mark", "verdict")}
+DTYPES.update(dict.fromkeys(("n_seeds", "n_images", "look", "n_decided"), int))

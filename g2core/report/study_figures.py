@@ -92,7 +92,7 @@ def draw_figures(
             comparison,
         )
     ]
-    terms = terms_of(columns.terms)
+    train_keys = [term_key(TRAIN, t) for t in terms_of(columns.terms)]
     if data.train.empty:
         notes.append(f"No {term_key(TRAIN, '<term>')} history: train_curves.png skipped.")
     else:
@@ -100,9 +100,8 @@ def draw_figures(
             figs.curves_figure(
                 data.train,
                 shown,
-                terms,
-                [term_key(TRAIN, t) for t in terms],
-                ["loss"] * len(terms),
+                train_keys,
+                ["loss"] * len(train_keys),
                 "step",
                 "Training loss per term (mean over seeds, band: min-max)",
                 out_dir / "train_curves.png",
@@ -125,7 +124,6 @@ def draw_figures(
             figs.curves_figure(
                 data.val,
                 shown,
-                keys,
                 keys,
                 labels,
                 "epoch",

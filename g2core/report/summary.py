@@ -75,14 +75,12 @@ def summarize(values: pd.DataFrame, groups: list[str], columns: list[str]) -> Su
 
 
 def rank_groups(summary: Summary, column: str, lower_is_better: bool) -> list[str]:
-    """Groups from best to worst by a column's mean; groups without a value last, ties in display order."""
-    position = {g: i for i, g in enumerate(summary.groups)}
+    """Groups from best to worst by a column's mean; groups without a value last, ties in display order (the
+    sort is stable)."""
 
-    def key(group: str) -> tuple[int, float, int]:
+    def key(group: str) -> tuple[int, float]:
         value = summary.mean.loc[group, column]
-        if math.isnan(value):
-            return (1, 0.0, position[group])
-        return (0, value if lower_is_better else -value, position[group])
+        return (1, 0.0) if math.isnan(value) else (0, value if lower_is_better else -value)
 
     return sorted(summary.groups, key=key)
 
