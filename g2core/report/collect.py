@@ -189,6 +189,7 @@ def load_study(
             ids = ", ".join(p.info.run_id for p in parents)
             notes.append(f"{len(parents)} parent runs found ({ids}); children of all are reported.")
     else:
+        notes.append("No parent run found: study settings inferred from the child runs.")
         children_runs = [
             r
             for r in _search_all(client, exp_id, _tag_filter(TAG_ROLE, ROLE_CHILD))
@@ -206,9 +207,7 @@ def _study_info(
     study: str, experiment_name: str, exp_id: str, parent: Run | None, children: list[ChildRun]
 ) -> StudyInfo:
     tags = parent.data.tags if parent is not None else {}
-    notes = (
-        [] if parent is not None else ["No parent run found: study settings inferred from the child runs."]
-    )
+    notes: list[str] = []
     settings = StudyTags.decode(tags)
     seen_variants = sorted({c.variant for c in children if c.variant})
     variants = list(settings.variants) or seen_variants

@@ -84,9 +84,9 @@ def colours(groups: list[str]) -> dict[str, tuple[float, ...]]:
     return {g: PALETTE[i % len(PALETTE)] for i, g in enumerate(groups)}
 
 
-def axis_label(metric: str, lower_is_better: bool) -> str:
+def axis_label(metric: str) -> str:
     """The metric with its unit; `val/rmse` is looked up as `rmse`."""
-    unit = metric_spec(metric.split("/")[-1], lower_is_better).unit
+    unit = metric_spec(metric.split("/")[-1]).unit
     return f"{metric} [{unit}]" if unit else metric
 
 
@@ -162,7 +162,7 @@ def metrics_figure(
             )
             ax.set_xlim(-0.6, len(groups) - 0.4)
             ax.set_title(_title(metric, spec.lower_is_better))
-            ax.set_ylabel(axis_label(metric, spec.lower_is_better))
+            ax.set_ylabel(axis_label(metric))
             ax.grid(axis="x", visible=False)
         for ax in axes[len(metrics) :]:
             ax.set_visible(False)

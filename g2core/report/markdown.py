@@ -74,9 +74,7 @@ def study_section(info: StudyInfo, uri: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def verdict(
-    info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: str, robustness: str = ""
-) -> str:
+def verdict(info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: str, robustness: str) -> str:
     """The verdict sentence (verdicts.sentence, the parent's `study.verdict`), whether it holds under each
     alignment (robustness.robustness_line), and the power line."""
     metric = info.metric_name
@@ -149,9 +147,7 @@ def _first_line(text: str, limit: int = 200) -> str:
     return line if len(line) <= limit else line[: limit - 1] + "…"
 
 
-def missing_section(
-    info: StudyInfo, children: list[ChildRun], no_values: list[ChildRun], split: str = TEST
-) -> str:
+def missing_section(info: StudyInfo, children: list[ChildRun], no_values: list[ChildRun], split: str) -> str:
     no_values_label = "a test evaluation yet" if split == TEST else "any validation yet"
     order = {v: i for i, v in enumerate(info.variants)}
 

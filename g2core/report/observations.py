@@ -78,11 +78,9 @@ def _long_tables(
     return frames
 
 
-def per_image_table(
-    client: MlflowClient, run_id: str, tmp: Path, artifact: str = per_image_artifact(TEST)
-) -> pd.DataFrame | None:
-    """A run's per-image table (the test split's, or `artifact`: a test set's, g2core.report.cross_dataset),
-    or None when it has none (or it has no image column)."""
+def per_image_table(client: MlflowClient, run_id: str, tmp: Path, artifact: str) -> pd.DataFrame | None:
+    """A run's per-image table `artifact` (the test split's under an alignment, a test set's), or None when it
+    has none (or it has no image column)."""
     target = tmp / run_id / artifact.replace("/", "_")
     target.mkdir(parents=True)
     try:

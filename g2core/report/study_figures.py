@@ -16,7 +16,6 @@ from g2core.names import (
     TRAIN,
     VAL,
     metric_key,
-    metric_spec,
     strip_split,
     term_key,
     terms_of,
@@ -113,13 +112,7 @@ def draw_figures(
     if data.val.empty:
         notes.append("No validation history: val_curves.png skipped.")
     else:
-        labels = [
-            figs.axis_label(
-                strip_split(k),
-                info.lower_is_better if k == info.metric else metric_spec(strip_split(k)).lower_is_better,
-            )
-            for k in keys
-        ]
+        labels = [figs.axis_label(strip_split(k)) for k in keys]
         drawn.append(
             figs.curves_figure(
                 data.val,

@@ -106,9 +106,7 @@ def run_values(
             "variant": run.variant,
             "seed": run.seed,
             "trial": run.trial,
-            "status": run.status,
             "partial": False,
-            "best_step": math.nan,
             "artifact_uri": run.artifact_uri,
             TAG_CONFIG_HASH: run.tags.get(TAG_CONFIG_HASH, ""),
             TAG_GIT_COMMIT: run.tags.get(TAG_GIT_COMMIT, ""),
@@ -132,7 +130,7 @@ def run_values(
                 without.append(run)
                 continue
             step = _best_step(history, info.lower_is_better)
-            row.update(partial=True, best_step=step)
+            row["partial"] = True
             row[OBJECTIVE] = float(history[step])
             for m in metrics:
                 key = metric_key(VAL, m)
