@@ -53,10 +53,8 @@ class Columns:
 
 def value_columns(info: StudyInfo) -> list[str]:
     """Metric columns: the table's metrics, with a custom deciding metric put first."""
-    metrics = list(TABLE_METRICS)
-    if info.metric_name not in metrics:
-        metrics.insert(0, info.metric_name)
-    return metrics
+    name = info.metric_name
+    return list(TABLE_METRICS) if name in TABLE_METRICS else [name, *TABLE_METRICS]
 
 
 def choose_columns(info: StudyInfo, values: pd.DataFrame, metrics: list[str]) -> Columns:

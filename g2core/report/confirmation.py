@@ -101,7 +101,7 @@ def confirm(
     if staged.baseline not in groups:
         sentence = f"Confirmation: no {split} result of the base preset {staged.baseline} yet: no verdict."
     else:
-        said = verdicts.sentence(staged, table, groups, split, staged.design)
+        said = verdicts.sentence(staged, table, groups, split)
         sentence = f"Confirmed (the search's top {len(staged.variants) - 1} trained again over seeds): {said}"
     objectives = search_objectives(info, search)
     section = _section(staged, summary, table, objectives, runs, split, len(search))

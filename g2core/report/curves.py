@@ -38,10 +38,8 @@ def val_curves(client: MlflowClient, runs: pd.DataFrame, keys: list[str]) -> pd.
             history = metric_history(client, run.run_id, key)
             if history.empty:
                 continue
-            if epochs.empty:
-                x = pd.Index(range(1, len(history) + 1))
-            else:
-                x = pd.Index(epochs.reindex(history.index).to_numpy())
+            numbers = range(1, len(history) + 1) if epochs.empty else epochs.reindex(history.index).to_numpy()
+            x = pd.Index(numbers)
             keep = ~pd.isna(x)
             frames.append(_long(run.group, run.run_id, key, x[keep], history.to_numpy()[keep]))
     return _concat(frames)

@@ -85,8 +85,8 @@ def verdict(info: StudyInfo, summary: Summary, comparison: pd.DataFrame, split: 
         return search_verdict(info, summary, groups, split) + "\n"
     if info.baseline not in groups:
         return f"No baseline result on the {split} split to compare with: no test, no verdict.\n"
-    text = verdicts.sentence(info, comparison, groups, split, info.design) + "\n"
-    power = verdicts.power_line(info, comparison, groups, info.design)
+    text = verdicts.sentence(info, comparison, groups, split) + "\n"
+    power = verdicts.power_line(info, comparison, groups)
     return text + "".join("\n" + part for part in (robustness, power) if part)
 
 

@@ -86,7 +86,7 @@ def seeds_text(n: float) -> str:
     return "more seeds alone would not (more test images would)" if math.isinf(n) else f"about {int(n)} seeds"
 
 
-def clause(r: pd.Series | None, variant: str, info: StudyInfo, design: Design) -> str:
+def clause(r: pd.Series | None, variant: str, info: StudyInfo) -> str:
     """One variant's verdict in plain words, with the numbers it rests on."""
     if r is None or r["n_seeds"] == 0:
         return f"{variant}: no paired runs to compare"
@@ -97,7 +97,7 @@ def clause(r: pd.Series | None, variant: str, info: StudyInfo, design: Design) -
     verdict = word(r)
     if verdict == "equivalent":
         return (
-            f"{variant} is equivalent to {info.baseline} within ±{design.margin * 100:g}% ({numbers}, "
+            f"{variant} is equivalent to {info.baseline} within ±{info.design.margin * 100:g}% ({numbers}, "
             f"equivalence {p_text(r['p_equivalence'])})"
         )
     if verdict == UNDECIDED:
@@ -115,18 +115,18 @@ def primary_rows(table: pd.DataFrame) -> pd.DataFrame:
     return table[table["family"] == PRIMARY] if not table.empty else table
 
 
-def sentence(info: StudyInfo, table: pd.DataFrame, groups: list[str], split: str, design: Design) -> str:
+def sentence(info: StudyInfo, table: pd.DataFrame, groups: list[str], split: str) -> str:
     """The verdict sentence: every variant against the baseline on the deciding metric (the primary family)."""
     metric = info.metric_name
     arrow = metric_spec(metric, info.lower_is_better).arrow
     others = [g for g in groups if g != info.baseline]
     if not others:
         return f"Only the baseline {info.baseline} has results: nothing to compare."
-    clauses = [clause(row(table, g, metric), g, info, design) for g in others]
+    clauses = [clause(row(table, g, metric), g, info) for g in others]
     return f"{split} `{metric}` {arrow} against {info.baseline}: " + "; ".join(clauses) + "."
 
 
-def power_line(info: StudyInfo, table: pd.DataFrame, groups: list[str], design: Design) -> str:
+def power_line(info: StudyInfo, table: pd.DataFrame, groups: list[str]) -> str:
     """The power of the test each variant faced: the same interval, family and α as its verdict."""
     metric = info.metric_name
     parts = []
@@ -141,7 +141,7 @@ def power_line(info: StudyInfo, table: pd.DataFrame, groups: list[str], design: 
     if not parts:
         return ""
     return (
-        f"Design: {design.describe()}. Smallest Δ on `{metric}` the verdict's own test finds 80% of the time "
-        f"(its interval, α at the variant's last look over the variants tested there, the variance components "
-        f"of its data): " + "; ".join(parts) + ".\n"
+        f"Design: {info.design.describe()}. Smallest Δ on `{metric}` the verdict's own test finds 80% of "
+        f"the time (its interval, α at the variant's last look over the variants tested there, the variance "
+        f"components of its data): " + "; ".join(parts) + ".\n"
     )
