@@ -14,7 +14,7 @@ import pandas as pd
 from . import confirmation, markdown, pareto, search_compute, verdicts
 from . import cross_dataset as across
 from .read import StudyRecords
-from .robustness import per_align, robustness_line
+from .robustness import robustness_line
 
 
 @dataclass
@@ -31,7 +31,7 @@ class Decisions:
 def decide(records: StudyRecords, split: str) -> Decisions:
     info, summary = records.info, records.summary
     comparison = verdicts.comparisons(info, records.observed, records.columns.metrics)
-    robust = robustness_line(info, per_align(info, records.by_align))  # '' without the alignments' tables
+    robust = robustness_line(info, records.by_align)  # '' without the alignments' tables
     confirmed = confirmation.confirm(records.confirm, info, records.children, split)
     cross = across.cross_dataset(info, records.selected, records.test_sets, summary, comparison, split)
     text = markdown.verdict(info, summary, comparison, split, robust)

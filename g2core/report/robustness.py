@@ -20,15 +20,6 @@ from .fmt import pct
 from .significance import UNDECIDED
 
 
-def per_align(info: StudyInfo, observed: dict[str, pd.DataFrame]) -> dict[str, pd.DataFrame]:
-    """align -> the primary rows of the comparison under that alignment, from each alignment's per-image
-    table (observations.align_observations: none for a search or a val report)."""
-    return {
-        align: verdicts.primary_rows(verdicts.comparisons(info, frame, [info.metric_name]))
-        for align, frame in observed.items()
-    }
-
-
 def holds(words: dict[str, str]) -> str:
     """Same verdict everywhere: it holds; decided verdicts that differ: it depends on the alignment; decided
     under some alignments and undecided under the others: say where it is decided."""
@@ -40,8 +31,13 @@ def holds(words: dict[str, str]) -> str:
     return f"decided under {' and '.join(decided)} only"
 
 
-def robustness_line(info: StudyInfo, tables: dict[str, pd.DataFrame]) -> str:
-    """One clause per variant: its verdict and Δ under each alignment, and whether the verdict holds."""
+def robustness_line(info: StudyInfo, observed: dict[str, pd.DataFrame]) -> str:
+    """One clause per variant: its verdict and Δ under each alignment, and whether the verdict holds. observed:
+    align -> the per-image table under it (observations.align_observations; none for a search or a val report),
+    compared on the deciding metric alone: the primary family."""
+    tables = {
+        align: verdicts.comparisons(info, frame, [info.metric_name]) for align, frame in observed.items()
+    }
     if not tables:
         return ""
     clauses = []

@@ -49,9 +49,8 @@ def draw_search_figures(
     if trials.empty:
         notes.append("No finished trial with a trial number: search figures skipped.")
         return []
-    lower = info.lower_is_better
     varying = varying_weights(trials, columns.weights)
-    study = rebuild_study(trials, varying, lower)
+    study = rebuild_study(trials, varying, info.lower_is_better)
     target = f"{info.metric} (validation)"
     viz = optuna.visualization.matplotlib
     drawn = [

@@ -11,15 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from g2core.names import (
-    SAMPLES_PATH,
-    TRAIN,
-    VAL,
-    metric_key,
-    strip_split,
-    term_key,
-    terms_of,
-)
+from g2core.names import SAMPLES_PATH, TRAIN, VAL, metric_key, strip_split, term_key, terms_of
 
 from . import figures as figs
 from .collect import StudyInfo

@@ -18,7 +18,7 @@ from g2core.names import metric_spec
 
 from .collect import StudyInfo
 from .fmt import p_text, pct
-from .significance import BETTER, PRIMARY, UNDECIDED, WORSE, compare
+from .significance import BETTER, UNDECIDED, WORSE, compare
 
 ALPHA = 0.05
 
@@ -109,10 +109,6 @@ def clause(r: pd.Series | None, variant: str, info: StudyInfo) -> str:
         )
         return f"{variant}: undecided at {int(r['n_seeds'])} seeds, {more} ({numbers})"
     return f"{variant} is {verdict} than {info.baseline} ({numbers})"
-
-
-def primary_rows(table: pd.DataFrame) -> pd.DataFrame:
-    return table[table["family"] == PRIMARY] if not table.empty else table
 
 
 def sentence(info: StudyInfo, table: pd.DataFrame, groups: list[str], split: str) -> str:
