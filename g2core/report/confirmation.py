@@ -137,12 +137,6 @@ def between(staged: StudyInfo, observed: pd.DataFrame, split: str) -> str:
     )
 
 
-def weights_text(runs: list[ChildRun], variant: str) -> str:
-    """A candidate's non-zero loss weights as its runs logged them: `ssi=0.42 silog=0.8`."""
-    run = next((c for c in runs if c.variant == variant), None)
-    return run_weights(run) if run is not None else ""
-
-
 def run_weights(run: ChildRun) -> str:
     """A run's non-zero loss weights (its `loss.weights.*` params): `ssi=0.42 silog=0.8`."""
     weights = {t: run.params.get(weight_param(t), "") for t in terms_of(run.params, prefix=weight_param(""))}
@@ -176,7 +170,7 @@ def _section(
         base = g == staged.baseline
         cells = [
             f"{g} (base preset)" if base else g,
-            weights_text(runs, g),
+            next((run_weights(c) for c in runs if c.variant == g), ""),  # as its first run logged them
             sig(objectives.get(g, math.nan)),
             str(summary.runs(g)),
             summary.cell(g, metric),

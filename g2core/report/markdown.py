@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from itertools import product
+
 import pandas as pd
 
 from g2core.config import redact
@@ -196,14 +198,11 @@ def missing_section(info: StudyInfo, children: list[ChildRun], no_values: list[C
         out.append("")
     if not info.is_search:
         gaps = []
-        for variant in info.variants:
-            for seed in info.seeds:
-                if (variant, seed) in finished:
-                    continue
-                states = sorted(
-                    {c.status.lower() for c in children if (c.variant, c.seed) == (variant, seed)}
-                )
-                gaps.append(f"- {variant}, seed {seed}: {', '.join(states) if states else 'no run'}")
+        for variant, seed in product(info.variants, info.seeds):
+            if (variant, seed) in finished:
+                continue
+            states = sorted({c.status.lower() for c in children if (c.variant, c.seed) == (variant, seed)})
+            gaps.append(f"- {variant}, seed {seed}: {', '.join(states) if states else 'no run'}")
         if gaps:
             out += ["**Expected (variant, seed) pairs without a finished run**", "", *gaps, ""]
     if not out:

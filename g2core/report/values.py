@@ -90,8 +90,6 @@ def run_values(
     val: finished runs give `best/*`; a run without `best/*` (running or failed) gives its validation history
     at the step where the deciding metric was best, its row flagged `partial` so the tables can say so.
     """
-    if split not in SPLIT_CHOICES:
-        raise ValueError(f"report.split={split!r}: choose one of {', '.join(SPLIT_CHOICES)}")
     metrics = value_columns(info)
     # Every term any run logged, the user's own (loss.custom_terms) included, in the tables' order.
     terms = ordered_terms(t for run in runs for t in logged_terms(run.metrics))
