@@ -32,12 +32,11 @@ WEIGHT_PARAM = "w_{}"  # the search trial's Optuna parameter of a term's weight 
 
 @dataclass(frozen=True)
 class Stage:
-    """The confirmation as the runner runs it: its plan (the stage's spec), its Optuna study, and the trial
-    number failures are counted from in this invocation."""
+    """One Optuna study as the runner runs it: a study's own, or a search's confirmation. Its plan holds the
+    stage's spec and the trial number failures are counted from in this invocation."""
 
     plan: TrialPlan
     study: optuna.Study
-    since: int
 
 
 def top_candidates(spec: StudySpec, search: optuna.Study) -> dict[str, dict[str, float]]:
@@ -112,8 +111,7 @@ def confirmation(plan: TrialPlan, search: optuna.Study, storage: optuna.storages
         study_name=spec.optuna_name, storage=storage, direction=spec.direction, load_if_exists=True
     )
     _check_candidates(study, spec)
-    since = len(study.get_trials(deepcopy=False))
-    return Stage(replace(plan, spec=spec, since_trial=since), study, since)
+    return Stage(replace(plan, spec=spec, since_trial=len(study.get_trials(deepcopy=False))), study)
 
 
 def describe(stage: Stage) -> str:

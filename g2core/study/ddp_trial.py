@@ -49,17 +49,8 @@ def train_trial(cfg: DictConfig, hooks: TrainHooks, plan: TrialPlan, trial: optu
         "trial_number": trial.number,
     }
     handoff.write_text(json.dumps(job))
-    cmd = [
-        sys.executable,
-        "-m",
-        "torch.distributed.run",
-        "--standalone",
-        f"--nproc_per_node={procs}",
-        "-m",
-        "g2core.study.ddp_trial",
-        str(handoff),
-    ]
-    proc = subprocess.Popen(cmd)
+    torchrun = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={procs}"]
+    proc = subprocess.Popen([*torchrun, "-m", "g2core.study.ddp_trial", str(handoff)])
     try:
         code = proc.wait()
     except KeyboardInterrupt:  # Ctrl-C reached torchrun too: let the ranks close the run as KILLED
@@ -82,13 +73,7 @@ def _result(outcome: Path, code: int, procs: int) -> TrainResult:
         raise StopTraining(out["pruned"])
     if out.get("error"):
         raise RuntimeError(out["error"])
-    return TrainResult(
-        out["run_id"],
-        Path(out["run_dir"]),
-        best=out["best"],
-        best_epoch=out["best_epoch"],
-        already_finished=out["already_finished"],
-    )
+    return TrainResult(**{**out, "run_dir": Path(out["run_dir"])})
 
 
 def _open_trial(plan: TrialPlan, trial_number: int) -> optuna.Trial:
@@ -109,13 +94,7 @@ def main(handoff: Path) -> int:
     try:
         trial = _open_trial(plan, job["trial_number"]) if ranks.master else None
         result = train(cfg, trial_hooks(plan.spec, trial, ranks), validated=True)
-        outcome = {
-            "run_id": result.run_id,
-            "run_dir": str(result.run_dir),
-            "best": result.best,
-            "best_epoch": result.best_epoch,
-            "already_finished": result.already_finished,
-        }
+        outcome = {**asdict(result), "run_dir": str(result.run_dir)}
         close_distributed()  # every rank got here: leave the group together
     except StopTraining as exc:
         outcome = {"pruned": str(exc)}

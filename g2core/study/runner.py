@@ -63,7 +63,6 @@ from g2core.train.progress import QUEUE_NOTE_ENV
 from g2core.validate import validate_train_config
 
 MAX_ROUNDS = 3  # rounds of re-queuing work lost with a dead worker, per invocation
-# After Ctrl-C: how long the workers get to close their runs before they are asked again, then stopped.
 
 
 @dataclass
@@ -172,15 +171,17 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
 
     try:
         try:
-            expected = _run_looks(plan, study, storage, uri, since, Path(root))
+            stages = [Stage(plan, study)]
+            expected = _run_looks(stages[0], storage, uri, Path(root))
             stage = None if too_many_failures(study, spec, since) else confirmation(plan, study, storage)
             if stage is not None:  # a search's confirmation: its top weights over seeds (study.confirm)
                 say(describe(stage))
-                expected += _run_looks(stage.plan, stage.study, storage, uri, stage.since, Path(root))
+                stages.append(stage)
+                expected += _run_looks(stage, storage, uri, Path(root))
         except Exception as exc:  # e.g. a launcher that cannot start: the parent must not stay RUNNING
             _close_failed_parent(client, parent, exc)
             raise
-        return _finish(cfg, spec, study, client, parent, uri, expected, since, stage)
+        return _finish(cfg, stages, client, uri, expected)
     except KeyboardInterrupt:
         with sigint_ignored():  # a second Ctrl-C must not leave the parent RUNNING
             try:
@@ -231,18 +232,16 @@ def _close_failed_parent(client: MlflowClient, parent: str, exc: BaseException) 
         say(f"could not mark the parent run {parent} FAILED: {type(closing).__name__}: {closing}")
 
 
-def _run_looks(plan: TrialPlan, study: optuna.Study, storage, uri: str, since: int, root: Path) -> int:
-    """Train the study's pairs; with study.seeds=auto, round after round of seeds until every variant's
+def _run_looks(stage: Stage, storage, uri: str, root: Path) -> int:
+    """Train the stage's pairs; with study.seeds=auto, round after round of seeds until every variant's
     primary comparison is decided or max_seeds is reached (g2core/design.py). Returns the trials expected.
 
     Each look replays the report's statistics over the finished runs in MLflow, so a resumed study (same
     command) reaches the same looks and trains nothing twice."""
-    spec = plan.spec
+    plan, study, spec = stage.plan, stage.study, stage.plan.spec
     if not spec.seeds_auto or spec.kind != "ablation":
-        reclaim_stale(study, storage, spec)
-        enqueue_missing(study, spec, retry_failed=True)
         expected = len(spec.pairs()) if spec.kind == "ablation" else spec.n_trials
-        _run_rounds(plan, study, storage, spec, expected, since, root)
+        _run_rounds(plan, study, storage, expected, root)
         return expected
     from g2core.report.looks import primary_verdicts, undecided
 
@@ -250,10 +249,8 @@ def _run_looks(plan: TrialPlan, study: optuna.Study, storage, uri: str, since: i
     for n in spec.design.looks():
         round_spec = replace(spec, round_pairs=tuple((v, s) for v in active for s in spec.seeds[:n]))
         trained |= set(round_spec.pairs())
-        reclaim_stale(study, storage, round_spec)
-        enqueue_missing(study, round_spec, retry_failed=True)
-        _run_rounds(replace(plan, spec=round_spec), study, storage, round_spec, len(trained), since, root)
-        if too_many_failures(study, spec, since):
+        _run_rounds(replace(plan, spec=round_spec), study, storage, len(trained), root)
+        if too_many_failures(study, spec, plan.since_trial):
             break
         table = primary_verdicts(uri, spec.name, spec.experiment, spec.design)
         left = [v for v in undecided(table) if v in active]
@@ -265,11 +262,13 @@ def _run_looks(plan: TrialPlan, study: optuna.Study, storage, uri: str, since: i
     return len(trained)
 
 
-def _run_rounds(
-    plan: TrialPlan, study: optuna.Study, storage, spec: StudySpec, expected: int, since: int, root: Path
-) -> None:
-    """Run the workers, then again for work lost with a dead worker; the study bar runs meanwhile."""
-    note = spec.run_dir(root, "-").parent.parent / "progress.json"  # studies/<name>/: this machine's
+def _run_rounds(plan: TrialPlan, study: optuna.Study, storage, expected: int, root: Path) -> None:
+    """Queue the plan's work and run the workers, then again for work lost with a dead worker; the study bar
+    runs meanwhile."""
+    spec = plan.spec
+    reclaim_stale(study, storage, spec)
+    enqueue_missing(study, spec, retry_failed=True)
+    note = root / "studies" / spec.name / "progress.json"  # this machine's
     note.parent.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
     args = (spec.optuna_name, plan.storage_url, expected, spec.workers, note, stop)
@@ -279,8 +278,8 @@ def _run_rounds(
     bar.start()
     try:
         for _ in range(MAX_ROUNDS):
-            run_workers(plan, spec.workers)
-            if too_many_failures(study, spec, since):
+            run_workers(plan)
+            if too_many_failures(study, spec, plan.since_trial):
                 break
             reclaim_stale(study, storage, spec)
             if not enqueue_missing(study, spec, retry_failed=False):
@@ -296,21 +295,15 @@ def _run_rounds(
 
 
 def _finish(
-    cfg,
-    spec: StudySpec,
-    study: optuna.Study,
-    client: MlflowClient,
-    parent: str,
-    uri: str,
-    expected: int,
-    since: int,
-    stage: Stage | None = None,
+    cfg: DictConfig, stages: list[Stage], client: MlflowClient, uri: str, expected: int
 ) -> StudyResult:
-    studies = [study] + ([stage.study] if stage is not None else [])  # the search's and its confirmation's
-    trials = [t for s in studies for t in s.get_trials(deepcopy=False)]
+    """The parent's status, the report, and the study's outcome over its stages (a search's confirmation
+    after the search)."""
+    spec, parent = stages[0].plan.spec, stages[0].plan.parent_run_id
+    trials = [t for s in stages for t in s.study.get_trials(deepcopy=False)]
     complete = [t for t in trials if t.state == TrialState.COMPLETE]
     done = done_keys(trials)
-    failed = {k: v for s in studies for k, v in failed_pairs(s).items()}
+    failed = {k: v for s in stages for k, v in failed_pairs(s.study).items()}
     running = [t for t in trials if t.state == TrialState.RUNNING]
     finished = len(done) >= expected and not running
     # The parent's summary (verdict, per-variant means with CIs) is the report's: write_report logs it.
@@ -323,20 +316,11 @@ def _finish(
         report_dir = Path(cfg.paths.root) / REPORTS_DIR / spec.name
         report = write_report(uri, spec.name, report_dir, experiment_name=spec.experiment, log_to_parent=True)
     parent_run.finish("FINISHED" if finished else "RUNNING" if running else "FAILED")
-    if too_many_failures(study, spec, since) or (stage and too_many_failures(stage.study, spec, stage.since)):
+    if any(too_many_failures(s.study, spec, s.plan.since_trial) for s in stages):
         reasons = "; ".join(f"{k}: {v}" for k, v in sorted(failed.items()))
         raise ConfigError(f"study.max_failures={spec.max_failures}: {len(failed)} trials failed ({reasons})")
     lower = spec.direction == "minimize"
+    baseline = stages[-1].plan.spec.baseline  # a confirmation's: the base preset
     return StudyResult(
-        spec.name,
-        parent,
-        len(done),
-        expected,
-        failed,
-        report_dir,
-        uri,
-        report,
-        spec.metric,
-        lower,
-        stage.plan.spec.baseline if stage is not None else spec.baseline,
+        spec.name, parent, len(done), expected, failed, report_dir, uri, report, spec.metric, lower, baseline
     )

@@ -95,7 +95,7 @@ def _young_unclaimed(study: optuna.Study) -> list[FrozenTrial]:
     ]
 
 
-def reclaim_stale(study: optuna.Study, storage: BaseStorage, spec: StudySpec) -> list[FrozenTrial]:
+def reclaim_stale(study: optuna.Study, storage: BaseStorage, spec: StudySpec) -> None:
     """Mark RUNNING trials whose worker is gone as FAIL (`worker died`) so their work is queued again.
 
     A worker on this machine is gone when its process is; one elsewhere when its heartbeat is older
@@ -104,7 +104,7 @@ def reclaim_stale(study: optuna.Study, storage: BaseStorage, spec: StudySpec) ->
     deadline = time.time() + CLAIM_S
     while _young_unclaimed(study) and time.time() < deadline:  # young: its worker may be naming it now
         time.sleep(0.5)
-    host, now, reclaimed = socket.gethostname(), time.time(), []
+    host, now = socket.gethostname(), time.time()
     for trial in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
         worker = trial.user_attrs.get(ATTR_WORKER) or {}
         beat = trial.user_attrs.get(ATTR_HEARTBEAT) or trial.datetime_start.timestamp()
@@ -112,8 +112,6 @@ def reclaim_stale(study: optuna.Study, storage: BaseStorage, spec: StudySpec) ->
         unclaimed = not worker and now - trial.datetime_start.timestamp() > CLAIM_S
         if local_dead or unclaimed or now - beat > spec.grace_s:
             release(study, storage, trial.number)
-            reclaimed.append(trial)
-    return reclaimed
 
 
 def release(study: optuna.Study, storage: BaseStorage, number: int) -> None:

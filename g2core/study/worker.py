@@ -210,17 +210,3 @@ class StorageGuard:
             if trial.user_attrs.get(ATTR_WORKER) == me:
                 self.answer(lambda n=trial.number: release(self.study, self.storage, n))
         return False
-
-
-def work_in_subprocess(plan: TrialPlan, index: int) -> None:
-    """Entry of a spawned worker process: with several GPUs, worker i takes GPU i (modulo their count)."""
-    import logging
-
-    import torch
-
-    gpus = torch.cuda.device_count()  # NVML only: CUDA itself is not initialised yet
-    if gpus > 1:
-        visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")
-        os.environ["CUDA_VISIBLE_DEVICES"] = visible[index % len(visible)]
-    logging.basicConfig(level=logging.WARNING)
-    work(plan)

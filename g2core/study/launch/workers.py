@@ -4,6 +4,7 @@ leave."""
 from __future__ import annotations
 
 import importlib
+import logging
 import multiprocessing as mp
 import os
 import signal
@@ -15,21 +16,12 @@ from optuna.trial import TrialState
 from g2core.study.launch.settings import require
 from g2core.study.plan import TrialPlan, load_study
 from g2core.study.storage import reclaim_stale
-from g2core.study.worker import say, work, work_in_subprocess
+from g2core.study.worker import say, work
 from g2core.train.interrupt import sigint_ignored
 
 # launcher -> the module whose run(plan) starts its workers; the only modules that import Ray or submitit
 LAUNCHERS = {"ray": "g2core.study.launch.ray_tasks", "slurm": "g2core.study.launch.slurm_jobs"}
 STOP_GRACE_S, STOP_TIMEOUT_S = 10.0, 30.0  # after Ctrl-C: ask a local worker with SIGINT, then terminate it
-
-
-def launch_workers(plan: TrialPlan) -> None:
-    """Run plan.spec.workers workers on the launcher the study names, until they end; a worker lost on
-    the way is reported, and its trial is reclaimed and queued again by the runner's next round."""
-    name = plan.spec.launcher["name"]
-    require(name)  # load_spec checked it already; a plan built by hand may not have been
-    importlib.import_module(LAUNCHERS[name]).run(plan)
-    settle_running(plan)
 
 
 def settle_running(plan: TrialPlan, poll_s: float = 2.0) -> None:
@@ -49,19 +41,31 @@ def settle_running(plan: TrialPlan, poll_s: float = 2.0) -> None:
 
 
 def _worker_main(plan: TrialPlan, index: int) -> None:
-    """A spawned worker: Ctrl-C ends it quietly once its trial's run is closed (the trainer closes it)."""
+    """A spawned worker: with several GPUs, worker i takes GPU i (modulo their count). Ctrl-C ends it quietly
+    once its trial's run is closed (the trainer closes it)."""
     signal.signal(signal.SIGINT, signal.default_int_handler)  # started with SIGINT ignored: see run_workers
     try:
-        work_in_subprocess(plan, index)
+        import torch
+
+        gpus = torch.cuda.device_count()  # NVML only: CUDA itself is not initialised yet
+        if gpus > 1:
+            visible = os.environ.get("CUDA_VISIBLE_DEVICES", ",".join(map(str, range(gpus)))).split(",")
+            os.environ["CUDA_VISIBLE_DEVICES"] = visible[index % len(visible)]
+        logging.basicConfig(level=logging.WARNING)
+        work(plan)
     except KeyboardInterrupt:
         sys.exit(130)
 
 
-def run_workers(plan: TrialPlan, workers: int) -> None:
-    """Run the study's workers until they end: `workers` processes here (study/launcher=local; one runs in
-    this process), or on the launcher the study names."""
-    if plan.spec.launcher["name"] != "local":
-        launch_workers(plan)
+def run_workers(plan: TrialPlan) -> None:
+    """Run the study's study.workers workers until they end: processes here (study/launcher=local; one runs in
+    this process), or on the launcher the study names; a worker lost on the way is reported, and its trial is
+    reclaimed and queued again by the runner's next round."""
+    name, workers = plan.spec.launcher["name"], plan.spec.workers
+    if name != "local":
+        require(name)  # load_spec checked it already; a plan built by hand may not have been
+        importlib.import_module(LAUNCHERS[name]).run(plan)
+        settle_running(plan)
         return
     if workers == 1:
         work(plan)
