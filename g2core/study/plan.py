@@ -51,16 +51,10 @@ class TrialPlan:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> TrialPlan:
         """The plan that `dataclasses.asdict` wrote as JSON: its lists back to the tuples the dataclasses hold."""
-        spec = data["spec"]
-        pairs = tuple((str(v), int(s)) for v, s in spec.get("round_pairs", ()))
-        spec = StudySpec(
-            **{
-                **spec,
-                **{k: tuple(spec[k]) for k in ("variants", "seeds", "overrides")},
-                "round_pairs": pairs,
-            }
-        )
-        return cls(**{**data, "spec": spec, "cli_overrides": tuple(data["cli_overrides"])})
+        spec = dict(data["spec"])
+        spec.update({k: tuple(spec[k]) for k in ("variants", "seeds", "overrides")})
+        spec["round_pairs"] = tuple((str(v), int(s)) for v, s in spec.get("round_pairs", ()))
+        return cls(**{**data, "spec": StudySpec(**spec), "cli_overrides": tuple(data["cli_overrides"])})
 
 
 def trial_config(

@@ -20,6 +20,7 @@ from optuna.trial import FrozenTrial, TrialState
 from tqdm.auto import tqdm
 
 from g2core.names import ATTR_IDLE
+from g2core.study.plan import TrialPlan
 from g2core.study.storage import open_storage
 from g2core.train.progress import QueueNote, duration
 
@@ -59,16 +60,10 @@ def study_eta(trials: list[FrozenTrial], total: int, workers: int, now: float) -
     return StudyEta(done, mean, eta, waiting)
 
 
-def study_bar(
-    study_name: str,
-    storage_url: str,
-    total: int,
-    workers: int,
-    note: Path,
-    stop: threading.Event,
-) -> None:
+def study_bar(plan: TrialPlan, total: int, note: Path, stop: threading.Event) -> None:
     """Poll the storage until `stop`: the bar (works the same for in-process and spawned workers) and the note."""
-    storage = open_storage(storage_url)
+    study_name, workers = plan.spec.optuna_name, plan.spec.workers
+    storage = open_storage(plan.storage_url)
     fmt = "{desc}: {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt} trials [{elapsed}{postfix}]"
     tty = sys.stderr.isatty()
     with tqdm(total=total, desc=f"study {study_name}", bar_format=fmt, dynamic_ncols=True) as bar:

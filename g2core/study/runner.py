@@ -271,8 +271,7 @@ def _run_rounds(plan: TrialPlan, study: optuna.Study, storage, expected: int, ro
     note = root / "studies" / spec.name / "progress.json"  # this machine's
     note.parent.mkdir(parents=True, exist_ok=True)
     stop = threading.Event()
-    args = (spec.optuna_name, plan.storage_url, expected, spec.workers, note, stop)
-    bar = threading.Thread(target=study_bar, args=args, daemon=True)
+    bar = threading.Thread(target=study_bar, args=(plan, expected, note, stop), daemon=True)
     previous = os.environ.get(QUEUE_NOTE_ENV)
     os.environ[QUEUE_NOTE_ENV] = str(note)  # read by each trial's epoch line, here and in spawned workers
     bar.start()

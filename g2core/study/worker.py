@@ -10,6 +10,8 @@ import os
 import socket
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import optuna
 
@@ -31,31 +33,26 @@ from g2core.study.test_sets import evaluate_test_sets
 from g2core.train import StopTraining
 
 
-class Heartbeat:
-    """Stamps the trial every few seconds, so another process can tell a dead worker from a slow one.
-
-    A trial user attribute rather than Optuna's heartbeat, which the journal storage does not have.
+@contextmanager
+def heartbeat(trial: optuna.Trial, interval: float) -> Iterator[None]:
+    """Stamps the trial every few seconds inside the block, so another process can tell a dead worker from a
+    slow one. A trial user attribute rather than Optuna's heartbeat, which the journal storage does not have.
     """
+    stop = threading.Event()
 
-    def __init__(self, trial: optuna.Trial, interval: float) -> None:
-        self._trial, self._interval = trial, interval
-        self._stop = threading.Event()
-        self._thread = threading.Thread(target=self._beat, daemon=True)
-
-    def _beat(self) -> None:
-        while not self._stop.wait(self._interval):
+    def beat() -> None:
+        while not stop.wait(interval):
             try:
-                self._trial.set_user_attr(ATTR_HEARTBEAT, time.time())
+                trial.set_user_attr(ATTR_HEARTBEAT, time.time())
             except Exception:  # a storage outage must not kill the training; the trial retries later
                 pass
 
-    def __enter__(self) -> Heartbeat:
-        self._trial.set_user_attr(ATTR_HEARTBEAT, time.time())
-        self._thread.start()
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self._stop.set()
+    trial.set_user_attr(ATTR_HEARTBEAT, time.time())
+    threading.Thread(target=beat, daemon=True).start()
+    try:
+        yield
+    finally:
+        stop.set()
 
 
 def say(message: str) -> None:
@@ -91,7 +88,7 @@ def objective(trial: optuna.Trial, plan: TrialPlan) -> float | tuple[float, ...]
         # work (a dead worker): a search then drew new weights and failed again, silently, without end.
         cfg = trial_config(plan, variant, seed, key, trial.number, weights)
         hooks = trial_hooks(spec, trial)
-        with Heartbeat(trial, spec.heartbeat_s):
+        with heartbeat(trial, spec.heartbeat_s):
             result = train_trial(cfg, hooks, plan, trial)  # here, or torchrun (study.procs_per_trial)
             evaluate_test_sets(cfg, spec.test_sets, result.run_id, result.run_dir)  # study.test_sets
     except StopTraining as exc:

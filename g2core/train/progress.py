@@ -82,15 +82,15 @@ class EpochProgress:
             parts.append(f"loss {loss:.4f},")
         if self.metric in last:
             parts.append(f"{self.metric} {last[self.metric]:.4f},")
-        parts.append(f"{duration(per_epoch)}/epoch; ETA {duration(trial_eta)}")
+        eta = f"ETA {duration(trial_eta)}"
         note = read_queue_note()
         if note is not None:
             # Trials queued behind this one take the measured mean, or this trial's own length before any ends.
             per_trial = note.mean_trial_s or (elapsed + trial_eta)
             study_eta = trial_eta + note.waiting * per_trial / max(1, note.workers)
-            parts[-1] = f"{duration(per_epoch)}/epoch; trial ETA {duration(trial_eta)}"
-            parts.append(f", study ETA {duration(study_eta)}")
-        return " ".join(parts).replace(" ,", ",")
+            eta = f"trial ETA {duration(trial_eta)}, study ETA {duration(study_eta)}"
+        parts.append(f"{duration(per_epoch)}/epoch; {eta}")
+        return " ".join(parts)
 
     def report(self, epoch: int, last: dict[str, float]) -> None:
         # tqdm.write keeps a study bar in this process intact (it redraws below the line).

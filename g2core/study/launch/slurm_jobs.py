@@ -65,12 +65,8 @@ def _executor(plan: TrialPlan) -> submitit.AutoExecutor:
         "tasks_per_node": 1,
         "slurm_setup": s["setup"],
     }
-    if s["mem_gb"]:
-        params["mem_gb"] = s["mem_gb"]
-    if s["partition"]:
-        params["slurm_partition"] = s["partition"]
-    if s["account"]:
-        params["slurm_account"] = s["account"]
+    optional = {"mem_gb": s["mem_gb"], "slurm_partition": s["partition"], "slurm_account": s["account"]}
+    params.update({key: value for key, value in optional.items() if value})  # unset: the cluster's default
     executor.update_parameters(**params)
     return executor
 
