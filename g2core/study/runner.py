@@ -80,15 +80,14 @@ class StudyResult:
     baseline: str = ""
 
 
-def _preflight(cfg: DictConfig, spec: StudySpec, plan: TrialPlan) -> None:
+def _preflight(plan: TrialPlan) -> None:
     """Every variant's config composes and validates, and the data opens, before anything trains."""
+    spec = plan.spec
     for variant in spec.variants:
         trial_cfg = trial_config(plan, variant, spec.seeds[0], "preflight", None)
         validate_train_config(trial_cfg)
-    data = OmegaConf.to_container(trial_cfg.data, resolve=True)
-    build_datasets(
-        data, seed=spec.seeds[0], sparse_input=trial_cfg.model.in_channels == 5
-    )  # cache written once
+    data = OmegaConf.to_container(trial_cfg.data, resolve=True)  # a synthetic cache is written once, here
+    build_datasets(data, seed=spec.seeds[0], sparse_input=trial_cfg.model.in_channels == 5)
 
 
 def _parent_run(client: MlflowClient, spec: StudySpec, study: optuna.Study, cfg: DictConfig) -> str:
@@ -135,7 +134,7 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
     plan = TrialPlan(spec, tuple(cli_overrides), "", storage_url, threads)
     # Before the storage is opened: bad input (a variant that does not validate, data not there) must leave
     # no empty optuna.journal (or new study tables) behind.
-    _preflight(cfg, spec, plan)
+    _preflight(plan)
     storage = open_storage(storage_url)
     settings = shared_settings(spec, cli_overrides)
     check_same_settings(storage, spec, settings)  # before anything is trained or written
@@ -160,7 +159,7 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
     client = MlflowClient(uri)
     parent = _parent_run(client, spec, study, cfg)
     since = len(study.get_trials(deepcopy=False))
-    plan = TrialPlan(spec, tuple(cli_overrides), parent, storage_url, threads, since)
+    plan = replace(plan, parent_run_id=parent, since_trial=since)
     planned = str(len(spec.pairs()) if spec.kind == "ablation" else spec.n_trials)
     if spec.seeds_auto and spec.kind == "ablation":  # seeds until decided: the first round, up to all
         planned = f"{len(spec.variants) * spec.first_seeds} to {planned}"

@@ -30,32 +30,28 @@ def comparison_lines(report, metric: str, baseline: str, lower_is_better: bool) 
         return []
     decided = strip_split(metric)
     metrics = [decided] + [m for m in EXTRA_METRICS if m != decided and (table["metric"] == m).any()]
-    variants = [baseline] + list(dict.fromkeys(v for v in table["variant"] if v != baseline))
+    others = dict.fromkeys(v for v in table["variant"] if v != baseline)
     arrow = {m: "↓" if metric_spec(m, lower_is_better).lower_is_better else "↑" for m in metrics}
-    rows = [["variant", *(f"{m} {arrow[m]}" for m in metrics)]]
     stats = report.summary  # the report's seed-level statistics (mean ± std, n)
-    for variant in variants:
-        if variant == baseline:
-            cells = [
-                mean_std(
-                    _stat(stats, "mean", variant, m),
-                    _stat(stats, "std", variant, m),
-                    int(_stat(stats, "n", variant, m, 0)),
-                )
-                for m in metrics
-            ]
-            rows.append([f"{variant} (baseline)", *cells])
-        else:
-            rows.append([variant, *(delta_text(row(table, variant, m)) for m in metrics)])
+    rows = [
+        ["variant", *(f"{m} {arrow[m]}" for m in metrics)],
+        [f"{baseline} (baseline)", *(mean_std(*_stats(stats, baseline, m)) for m in metrics)],
+        *([variant, *(delta_text(row(table, variant, m)) for m in metrics)] for variant in others),
+    ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
 
 
-def _stat(summary, frame: str, variant: str, metric: str, missing: float = math.nan) -> float:
-    values = getattr(summary, frame, None) if summary is not None else None
-    if values is None or variant not in values.index or metric not in values.columns:
-        return missing
-    return float(values.loc[variant, metric])
+def _stats(summary, variant: str, metric: str) -> tuple[float, float, int]:
+    """(mean, std, n) of a variant's metric in the report's summary; nan, nan, 0 where it has none."""
+
+    def stat(frame: str, missing: float = math.nan) -> float:
+        values = getattr(summary, frame, None) if summary is not None else None
+        if values is None or variant not in values.index or metric not in values.columns:
+            return missing
+        return float(values.loc[variant, metric])
+
+    return stat("mean"), stat("std"), int(stat("n", 0))
 
 
 def ui_command(uri: str, root: str | Path) -> str:

@@ -95,7 +95,6 @@ def evaluate_test_sets(
     run = RunTracker(client, run_id, asynchronous=False)  # the trial's own run: eval/<set>/* beside test/*
     device = resolve_device(str(cfg.trainer.device))
     model = build_checkpoint_model(checkpoint, device)
-    in_channels = int(cfg.model.in_channels)
     with scratch_dir() as tmp:
         for name in todo:
             started = time.time()
@@ -104,7 +103,7 @@ def evaluate_test_sets(
                 test_sets[name],
                 "all",
                 name,
-                in_channels=in_channels,
+                in_channels=int(cfg.model.in_channels),
                 align=str(cfg.trainer.align),
                 device=device,
                 precision=str(cfg.trainer.precision),

@@ -97,8 +97,7 @@ def checkpoints_to_log(mode: str, run_dir: Path) -> list[Path]:
 def save_atomic(state: dict[str, Any], path: Path) -> None:
     """Write `path` whole or not at all; a failed write (a full disk: DiskFull) leaves no temporary file."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _write_tmp(state, path)
-    os.replace(tmp, path)
+    os.replace(_write_tmp(state, path), path)
 
 
 def _write_tmp(state: dict[str, Any], path: Path) -> Path:
