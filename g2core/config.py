@@ -90,12 +90,8 @@ def project_root() -> Path:
     return PACKAGE_ROOT if CONF_DIR.is_dir() and (PACKAGE_ROOT / "pyproject.toml").is_file() else Path.cwd()
 
 
-def register_resolvers() -> None:
-    if not OmegaConf.has_resolver("g2.project_root"):
-        OmegaConf.register_new_resolver("g2.project_root", lambda: str(project_root()))
-
-
-register_resolvers()
+if not OmegaConf.has_resolver("g2.project_root"):
+    OmegaConf.register_new_resolver("g2.project_root", lambda: str(project_root()))
 register_schema()
 
 

@@ -12,7 +12,6 @@ from dataclasses import dataclass, fields
 
 # --- loss terms (DESIGN: Vocabulary), in the order tables and figures show them -------------------------
 LOSS_TERMS: tuple[str, ...] = ("adepth", "rdepth", "rgrad", "ssi", "gm", "silog")
-G2_TERMS: tuple[str, ...] = ("adepth", "rdepth", "rgrad")
 LOSS_VARIANTS: tuple[str, ...] = ("seed", "official")  # G2 terms as documented / as published
 ADEPTH_MASKS: tuple[str, ...] = ("gt", "sparse")
 
@@ -230,13 +229,8 @@ class StudyTags:
             k: tuple(x.strip() for x in (raw.pop(k) or "").split(",") if x.strip())
             for k in ("variants", "seeds", "objectives")
         }
-        seeds = tuple(int(x) for x in items["seeds"] if x.lstrip("-").isdigit())
-        return cls(
-            **{k: v for k, v in raw.items() if v},
-            variants=items["variants"],
-            seeds=seeds,
-            objectives=items["objectives"],
-        )
+        items["seeds"] = tuple(int(x) for x in items["seeds"] if x.lstrip("-").isdigit())
+        return cls(**{k: v for k, v in raw.items() if v}, **items)
 
 
 def verdict_tag(variant: str) -> str:
@@ -324,7 +318,6 @@ ROBUSTNESS_ALIGNS: tuple[str, ...] = ("scale_shift", "scale_shift_disparity")
 # --- a checkpoint evaluated on a named dataset (experiments/evaluate.py, study.test_sets) -------------------
 # Metrics `eval/<dataset>/<metric>`; the per-image table `eval/<dataset>/per_image.csv` (a folder per dataset,
 # so a dataset named `test` never meets the test split's `eval/test_per_image.csv`).
-EVAL = EVAL_DIR
 ROLE_EVAL = "eval"  # TAG_ROLE of a run that evaluated a checkpoint (nested under the run that made it)
 TAG_EVAL_DATASET = "g2.eval.dataset"
 TAG_EVAL_CHECKPOINT = "g2.eval.checkpoint"  # what the command was given: a path or a runs:/ URI
@@ -336,13 +329,13 @@ CHECKPOINT_RUN_ID = "mlflow_run_id"
 
 def eval_key(dataset: str, metric: str) -> str:
     """`eval/nyu/abs_rel`: one metric of a checkpoint on a named dataset."""
-    return f"{EVAL}/{dataset}/{metric}"
+    return f"{EVAL_DIR}/{dataset}/{metric}"
 
 
 def eval_dataset_of(key: str) -> str | None:
     """`eval/nyu/abs_rel` -> `nyu`; None for any other key."""
     parts = key.split("/")
-    return parts[1] if len(parts) == 3 and parts[0] == EVAL and parts[1] else None
+    return parts[1] if len(parts) == 3 and parts[0] == EVAL_DIR and parts[1] else None
 
 
 def eval_per_image_artifact(dataset: str) -> str:

@@ -234,9 +234,8 @@ class RayLauncher:
 @dataclass(kw_only=True)
 class SlurmLauncher:
     name: str = "slurm"
-    cluster: str | None = (
-        None  # null: SLURM (sbatch); local: jobs as processes here (tests, a dry run); debug
-    )
+    # null: SLURM (sbatch); local: jobs as processes here (tests, a dry run); debug
+    cluster: str | None = None
     partition: str | None = None  # null: the cluster's default partition
     account: str | None = None
     time_min: int = rule(ge=1, default=240)  # wall time per job; a job past it is checkpointed and requeued
@@ -257,9 +256,8 @@ class StudyConfig:
 
     name: str
     kind: str = "ablation"  # ablation | search
-    variants: list[str] = field(
-        default_factory=list
-    )  # experiment presets; an ablation's first is its baseline
+    # experiment presets; an ablation's first is its baseline
+    variants: list[str] = field(default_factory=list)
     baseline: str = ""  # "" = the first variant
     # A list ([0, 1]): a fixed design, one look. auto: seeds until decided, first_seeds in the first round,
     # then one more a look for the undecided variants and the baseline, up to max_seeds (g2core.design)
