@@ -85,7 +85,7 @@ def _static() -> dict[str, str]:
     import torch
 
     mkl, onednn = _build_versions(torch.__config__.show())
-    tags = {
+    return {
         ENV_PYTHON: platform.python_version(),
         ENV_NUMPY: numpy.__version__,
         ENV_TORCH: torch.__version__,
@@ -97,7 +97,6 @@ def _static() -> dict[str, str]:
         ENV_CPUS: str(_cpus()),
         ENV_OS: platform.platform(),
     }
-    return tags
 
 
 def _gpu() -> dict[str, str]:

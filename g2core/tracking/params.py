@@ -51,9 +51,8 @@ def portable_path(text: str, root: str) -> str:
 def portable_params(flat: Mapping[str, Any], root: str | None = None) -> dict[str, Any]:
     """Flattened params as MLflow gets them: renamed, unset ones left out, local paths relative (above)."""
     base = root or params_root(flat)
-    out: dict[str, Any] = {}
-    for key, value in flat.items():
-        if value is None:
-            continue
-        out[PARAM_NAMES.get(key, key)] = portable_path(value, base) if isinstance(value, str) else value
-    return out
+    return {
+        PARAM_NAMES.get(key, key): portable_path(value, base) if isinstance(value, str) else value
+        for key, value in flat.items()
+        if value is not None
+    }

@@ -6,10 +6,9 @@ from pathlib import Path
 
 from mlflow import MlflowClient
 
-from g2core import store_probe
 from g2core.names import EXPERIMENT_KIND_TRAINING, TAG_EXPERIMENT_KIND, TAG_MLFLOW_NOTE
 from g2core.net import http_ok
-from g2core.store_probe import default_tracking_uri, health_url, resolve_tracking_uri
+from g2core.store_probe import check_tracking_uri, default_tracking_uri, health_url, resolve_tracking_uri
 
 ARTIFACTS_DIR = "mlartifacts"  # beside the default store, under paths.root
 
@@ -28,19 +27,9 @@ def default_artifacts_dir(root: str | Path) -> Path:
     return Path(root).resolve() / ARTIFACTS_DIR
 
 
-def _is_http(uri: str) -> bool:
-    return uri.startswith(("http://", "https://"))
-
-
-def check_tracking_uri(uri: str) -> None:
-    """Fail within seconds, before any training, when the store cannot be reached or written, naming
-    tracking.uri (and MLFLOW_TRACKING_URI when the value came from there): g2core.store_probe."""
-    store_probe.check_tracking_uri(uri)
-
-
 def server_answers(uri: str, timeout: float = 3.0) -> bool:
     """True unless an http(s) tracking server fails its /health check (file and database stores: True)."""
-    return not _is_http(uri) or http_ok(health_url(uri), timeout)
+    return not uri.startswith(("http://", "https://")) or http_ok(health_url(uri), timeout)
 
 
 MAX_NOTE = 7900  # characters of an experiment tag value MLflow keeps (8000)
