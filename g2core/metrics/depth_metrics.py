@@ -7,11 +7,11 @@ import math
 import torch
 from torch import Tensor
 
+from g2core.names import EDGE_METRIC_KEYS, METRIC_KEYS
 from g2core.schema import DataConfig
 
 from ._torchmetrics import Metric
 from .edges import EDGE_BAND_PX, EDGE_JUMP, depth_boundary_errors, edge_band
-from .keys import EDGE_METRIC_KEYS, METRIC_KEYS
 from .standard import per_image_metrics, rmse_abs_rel, valid_pixels
 
 # Sums of per-image values in float64: a validation set is thousands of images, and the
@@ -60,14 +60,11 @@ class DepthMetrics(Metric):
         self.edges = edges
         self.edge_jump = edge_jump
         self.edge_band_px = edge_band_px
-        zeros = torch.zeros
-        self.add_state("metric_sums", zeros(len(METRIC_KEYS), dtype=_STATE_DTYPE), dist_reduce_fx="sum")
-        self.add_state("images", zeros((), dtype=_STATE_DTYPE), dist_reduce_fx="sum")
+        shapes = {"metric_sums": len(METRIC_KEYS), "images": ()}
         if edges:
-            self.add_state("band_sums", zeros(2, dtype=_STATE_DTYPE), dist_reduce_fx="sum")
-            self.add_state("band_images", zeros((), dtype=_STATE_DTYPE), dist_reduce_fx="sum")
-            self.add_state("dbe_sums", zeros(2, dtype=_STATE_DTYPE), dist_reduce_fx="sum")
-            self.add_state("dbe_images", zeros((), dtype=_STATE_DTYPE), dist_reduce_fx="sum")
+            shapes |= {"band_sums": 2, "band_images": (), "dbe_sums": 2, "dbe_images": ()}
+        for name, shape in shapes.items():
+            self.add_state(name, torch.zeros(shape, dtype=_STATE_DTYPE), dist_reduce_fx="sum")
 
     def valid_pixels(self, gt: Tensor, mask: Tensor | None = None) -> Tensor:
         """Bool [B,1,H,W]: the pixels `update` counts; an alignment fits over exactly these."""
@@ -98,24 +95,16 @@ class DepthMetrics(Metric):
     def _update_edges(self, pred: Tensor, gt: Tensor, valid: Tensor) -> None:
         band = edge_band(gt, valid, self.edge_jump, self.edge_band_px)
         has_band = band.flatten(1).any(1)
-        band_rmse, band_abs_rel = rmse_abs_rel(pred, gt, band)
-        band_values = torch.stack([band_rmse, band_abs_rel], dim=1) * has_band[:, None]
+        band_values = torch.stack(rmse_abs_rel(pred, gt, band), dim=1) * has_band[:, None]
         self.band_sums += band_values.sum(0).to(_STATE_DTYPE)
         self.band_images += has_band.sum().to(_STATE_DTYPE)
 
-        pred_np = pred[:, 0].cpu().numpy()
-        gt_np = gt[:, 0].cpu().numpy()
-        valid_np = valid[:, 0].cpu().numpy()
-        acc_sum = comp_sum = 0.0
-        counted = 0
-        for image in range(pred_np.shape[0]):
-            errors = depth_boundary_errors(pred_np[image], gt_np[image], valid_np[image])
-            if errors is not None:
-                acc_sum += errors[0]
-                comp_sum += errors[1]
-                counted += 1
-        self.dbe_sums += torch.tensor([acc_sum, comp_sum], dtype=_STATE_DTYPE, device=self.dbe_sums.device)
-        self.dbe_images += counted
+        # iBims-1's Canny runs per image on the CPU; an image without a ground-truth edge counts for neither.
+        images = zip(*(t[:, 0].cpu().numpy() for t in (pred, gt, valid)), strict=True)
+        found = [e for e in (depth_boundary_errors(*image) for image in images) if e is not None]
+        sums = [sum(acc for acc, _ in found), sum(comp for _, comp in found)]
+        self.dbe_sums += torch.tensor(sums, dtype=_STATE_DTYPE, device=self.dbe_sums.device)
+        self.dbe_images += len(found)
 
     def compute(self) -> dict[str, Tensor]:
         result = _means(METRIC_KEYS, self.metric_sums, self.images)

@@ -11,7 +11,7 @@ import math
 import torch
 from torch import Tensor
 
-from .keys import METRIC_KEYS
+from g2core.names import METRIC_KEYS
 
 IMAGE_DIMS = (1, 2, 3)
 SILOG_LAMBDA = 0.5  # the Depth Anything V2 form, which loss_vectors.json's metrics use
