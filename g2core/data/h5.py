@@ -98,19 +98,14 @@ def index_file(path: str | Path, value_budget: int = 0) -> tuple[list[FrameRef],
             raise DataError(
                 f"{path}: depth is {depth.dtype}, expected float32 metres; e.g. a uint16 millimetre map: depth / 1000"
             )
-        chunked = rgb.ndim == 4
         if rgb.ndim not in (3, 4) or rgb.shape[-3] != 3:
             raise DataError(
                 f"{path}: rgb has shape {rgb.shape}, expected [3,H,W] or [N,3,H,W] (channels first)"
             )
-        if depth.shape != rgb.shape[:-3] + rgb.shape[-2:]:
-            expected = (
-                f"[{rgb.shape[0]},{rgb.shape[-2]},{rgb.shape[-1]}]"
-                if chunked
-                else f"[{rgb.shape[-2]},{rgb.shape[-1]}]"
-            )
+        expected = rgb.shape[:-3] + rgb.shape[-2:]  # [N,H,W] or [H,W]
+        if depth.shape != expected:
             raise DataError(
-                f"{path}: depth has shape {depth.shape} but rgb {rgb.shape}: depth must be {expected}"
+                f"{path}: depth has shape {depth.shape} but rgb {rgb.shape}: depth must be [{','.join(map(str, expected))}]"
             )
         if 0 in rgb.shape:
             raise DataError(f"{path}: empty frame(s), rgb shape {rgb.shape}; remove the file")
@@ -119,7 +114,7 @@ def index_file(path: str | Path, value_budget: int = 0) -> tuple[list[FrameRef],
         if checked:
             _check_depth_values(depth[()], str(path))
         h, w = rgb.shape[-2:]
-        if chunked:
+        if rgb.ndim == 4:  # chunked
             return [FrameRef(str(path), i, h, w) for i in range(rgb.shape[0])], checked
         return [FrameRef(str(path), None, h, w)], checked
 
@@ -224,7 +219,7 @@ class H5DepthDataset(Dataset):
         try:
             rgb = rgb_ds[(*lead, slice(None), slice(top, top + h), slice(left, left + w))]
             # The whole depth frame is read so that a NaN is found whatever region is cropped.
-            depth = depth_ds[lead] if lead else depth_ds[()]
+            depth = depth_ds[lead]
         except (OSError, KeyError) as err:
             raise DataError(
                 f"{where} could not be read ({err}); the file may be damaged: re-create or remove it"

@@ -88,10 +88,8 @@ def build_plugin_datasets(
 ) -> tuple[Dataset, Dataset, Dataset | None]:
     """(train, val, test) from the builder `data._target_` names, each held to the batch contract."""
     builder = import_target(data_cfg[TARGET], f"data.{TARGET}")
-    available = {k: v for k, v in data_cfg.items() if k != TARGET} | {
-        "seed": seed,
-        "sparse_input": sparse_input,
-    }
+    available = {k: v for k, v in data_cfg.items() if k != TARGET}
+    available.update(seed=seed, sparse_input=sparse_input)
     built = builder(**kwargs_for(builder, available))
     if not isinstance(built, tuple | list) or len(built) not in (2, 3):
         raise DataError(f"data.{TARGET}={data_cfg[TARGET]}: return (train, val) or (train, val, test)")

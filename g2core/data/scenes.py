@@ -251,9 +251,3 @@ def render_batch(scenes: list[dict], height: int, width: int) -> tuple[np.ndarra
             blob = ((yy - cy * height / scale) / ry) ** 2 + ((xx - cx * width / scale) / rx) ** 2
             depth[i][blob <= 1.0] = 0.0
     return rgb, depth
-
-
-def render_scene(rng: np.random.Generator, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
-    """One scene: rgb uint8 [3,H,W] and depth float32 [H,W] in metres (0 = invalid)."""
-    rgb, depth = render_batch([draw_scene(rng, height, width)], height, width)
-    return rgb[0], depth[0]

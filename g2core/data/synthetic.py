@@ -20,9 +20,7 @@ import numpy as np
 from tqdm import tqdm
 
 from g2core.data.errors import DataError
-from g2core.data.scenes import GENERATOR_VERSION, draw_scene, render_batch, render_scene
-
-__all__ = ["cache_tag", "ensure_synthetic_cache", "generate_split", "render_scene"]
+from g2core.data.scenes import GENERATOR_VERSION, draw_scene, render_batch
 
 # Separate random streams: validation and test scenes never repeat training scenes, nor each other.
 _SPLITS = {"train": 0, "val": 1, "test": 2}
