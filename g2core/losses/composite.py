@@ -6,7 +6,7 @@ are computed, weighted and reported the same way; ``create_loss(cfg.loss)`` buil
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from functools import partial
 from typing import Any
 
@@ -16,15 +16,13 @@ from torch import Tensor, nn
 from g2core.names import ADEPTH_MASKS, LOSS_TERMS
 from g2core.validate import check_loss
 
-from .custom import build_custom_terms
+from .custom import TermFn, build_custom_terms
 from .g2 import adepth, rdepth, rgrad
 from .midas import gm, ssi
 from .silog import silog
 
 TERMS = LOSS_TERMS
 __all__ = ["ADEPTH_MASKS", "TERMS", "CompositeLoss", "create_loss", "term_functions"]
-
-TermFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
 def term_functions(variant: str = "seed") -> dict[str, TermFn]:

@@ -25,14 +25,9 @@ from g2core.plugins import TARGET, import_target
 TermFn = Callable[[Tensor, Tensor, Tensor], Tensor]
 
 
-def custom_term_key(term: str) -> str:
-    """`loss.custom_terms.edge._target_`: where a term's function is declared (errors name it)."""
-    return f"loss.custom_terms.{term}.{TARGET}"
-
-
 def build_custom_term(term: str, node: Mapping[str, Any]) -> TermFn:
     """The callable a `loss.custom_terms.<term>` node declares (import errors: one line naming the key)."""
-    target = import_target(node.get(TARGET), custom_term_key(term))
+    target = import_target(node.get(TARGET), f"loss.custom_terms.{term}.{TARGET}")
     kwargs = {k: v for k, v in node.items() if k != TARGET}
     if isinstance(target, type):  # a class (e.g. an nn.Module): its instance is the term
         return target(**kwargs)

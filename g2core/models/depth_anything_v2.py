@@ -15,8 +15,9 @@ neck and head from scratch; `all` takes the whole checkpoint (to go on from a me
 from __future__ import annotations
 
 import importlib.util
+import inspect
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import torch
 from torch import nn
@@ -194,22 +195,6 @@ class DepthAnythingV2(nn.Module):
         return unit.unsqueeze(1) * self.max_depth
 
 
-@register_size_rule("depth_anything_v2")
-def size_multiple(
-    encoder: str = "vits",
-    max_depth: float = 10.0,
-    pretrained: str | None = None,
-    pretrained_scope: str = "encoder",
-    in_channels: int = 3,
-) -> int:
-    """Checks the arguments (that transformers is installed, that the weights are on disk); ViT patches are 14
-    pixels."""
-    _validate(encoder, max_depth, in_channels, pretrained_scope)
-    if pretrained is not None:
-        _check_weights(str(pretrained))
-    return PATCH_SIZE
-
-
 @register_model
 def depth_anything_v2(
     encoder: str = "vits",
@@ -219,8 +204,18 @@ def depth_anything_v2(
     in_channels: int = 3,
 ) -> DepthAnythingV2:
     _validate(encoder, max_depth, in_channels, pretrained_scope)
-    if pretrained is None:
-        net = _random_init(encoder)
-    else:
-        net = _load(str(pretrained), encoder, pretrained_scope)
+    net = _random_init(encoder) if pretrained is None else _load(str(pretrained), encoder, pretrained_scope)
     return DepthAnythingV2(net, max_depth)
+
+
+@register_size_rule("depth_anything_v2")
+def size_multiple(**kwargs: Any) -> int:
+    """Checks the constructor's arguments (its signature and defaults, one place) and that the weights are on
+    disk, building nothing; ViT patches are 14 pixels."""
+    bound = inspect.signature(depth_anything_v2).bind(**kwargs)
+    bound.apply_defaults()
+    args = bound.arguments
+    _validate(args["encoder"], args["max_depth"], args["in_channels"], args["pretrained_scope"])
+    if args["pretrained"] is not None:
+        _check_weights(str(args["pretrained"]))
+    return PATCH_SIZE

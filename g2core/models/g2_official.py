@@ -12,7 +12,7 @@ from itertools import islice
 import torch
 from torch import nn
 
-from ._common import check_in_channels, check_input
+from ._common import check_in_channels, check_input, model_label
 from ._registry import register_model, register_size_rule
 
 # Channels from the outermost level (full resolution) to the innermost (1/64 resolution).
@@ -164,16 +164,11 @@ def load_official_state_dict(model: nn.Module, state_dict: Mapping[str, object])
         for n, t in expected.items()
         if n in incoming and tuple(getattr(incoming[n], "shape", ())) != tuple(t.shape)
     ]
-    problems = []
-    if missing:
-        problems.append(f"{len(missing)} missing: {_preview(missing)}")
-    if unexpected:
-        problems.append(f"{len(unexpected)} unexpected: {_preview(unexpected)}")
-    if mismatched:
-        problems.append(f"{len(mismatched)} with another shape: {_preview(mismatched)}")
+    found = {"missing": missing, "unexpected": unexpected, "with another shape": mismatched}
+    problems = [f"{len(names)} {what}: {_preview(names)}" for what, names in found.items() if names]
     if problems:
         raise ValueError(
-            f"state dict does not match {getattr(model, 'model_name', type(model).__name__)}: "
+            f"state dict does not match {model_label(model)}: "
             + "; ".join(problems)
             + ". Is it a checkpoint of another architecture (e.g. a two-branch variant)?"
         )
