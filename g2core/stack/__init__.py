@@ -3,7 +3,6 @@
 CLI: `python -m g2core.stack up|down|status|env|ui|check-compose` (see `__main__`).
   mlflow_server.py, postgres.py   one process each;  local.py  the team stack from local processes
   ui.py        the MLflow UI on the default local store;  compose.py  docker-compose.yml checked offline
-  paths.py     where the project and its stack folder are
 Trains nothing and reads no run: it serves the stores that g2core.tracking and g2core.study connect to.
 """
 

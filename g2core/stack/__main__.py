@@ -10,15 +10,16 @@ import argparse
 import sys
 from pathlib import Path
 
+from g2core.config import project_root
 from g2core.stack import compose, local
 from g2core.stack.mlflow_server import ServerError
-from g2core.stack.paths import default_stack_dir, project_root
 from g2core.stack.postgres import PostgresError
 
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m g2core.stack", description=__doc__.split("\n\n")[1])
     sub = parser.add_subparsers(dest="command", required=True)
+    stack_dir = project_root() / ".stack"  # git-ignored: the local cluster, its logs and generated password
     for name, help_text in [
         ("up", "start PostgreSQL and an mlflow server (each only if not running); print the URLs"),
         ("down", "stop the mlflow server, then PostgreSQL"),
@@ -26,9 +27,7 @@ def _parser() -> argparse.ArgumentParser:
         ("env", 'print shell exports: eval "$(python -m g2core.stack env)"'),
     ]:
         p = sub.add_parser(name, help=help_text)
-        p.add_argument(
-            "--dir", type=Path, default=default_stack_dir(), help="stack directory (default: .stack/)"
-        )
+        p.add_argument("--dir", type=Path, default=stack_dir, help="stack directory (default: .stack/)")
         if name == "up":
             p.add_argument("--pg-port", type=int, default=5433)
             p.add_argument("--mlflow-port", type=int, default=5001)

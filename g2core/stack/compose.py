@@ -34,11 +34,6 @@ def compose_binary() -> Path:
     raise ComposeError(f"the Compose v2 binary is missing: {INSTALL_HINT}")
 
 
-def _default_env_file(path: Path) -> Path | None:
-    example = path.parent / ".env.example"
-    return example if example.exists() else None
-
-
 def run_compose(
     path: str | os.PathLike[str],
     *args: str,
@@ -47,9 +42,9 @@ def run_compose(
 ) -> subprocess.CompletedProcess[str]:
     """Run `docker-compose -f path [--env-file] [--profile]... args`; every profile by default."""
     path = Path(path).resolve()
-    env_path = Path(env_file) if env_file is not None else _default_env_file(path)
+    env_path = Path(env_file) if env_file is not None else path.parent / ".env.example"
     cmd = [str(compose_binary()), "-f", str(path)]
-    if env_path is not None:
+    if env_file is not None or env_path.exists():  # the default only when there is one
         cmd += ["--env-file", str(env_path)]
     for profile in profiles:
         cmd += ["--profile", profile]

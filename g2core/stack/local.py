@@ -25,19 +25,16 @@ from g2core.store_probe import health_url
 STATE_FILE = "stack.json"
 
 
-def _state_path(stack_dir: Path) -> Path:
-    return stack_dir / STATE_FILE
-
-
 def _read_state(stack_dir: Path) -> dict:
-    path = _state_path(stack_dir)
+    path = stack_dir / STATE_FILE
     return json.loads(path.read_text()) if path.exists() else {}
 
 
 def _write_state(stack_dir: Path, state: dict) -> None:
-    tmp = _state_path(stack_dir).with_suffix(".tmp")
+    path = stack_dir / STATE_FILE
+    tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(state, indent=2) + "\n")
-    tmp.replace(_state_path(stack_dir))  # atomic: a killed `up` never leaves half a state file
+    tmp.replace(path)  # atomic: a killed `up` never leaves half a state file
 
 
 def _postgres(stack_dir: Path, state: dict) -> PostgresHandle | None:

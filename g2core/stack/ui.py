@@ -40,9 +40,11 @@ def study_lines(server_uri: str, prefix: str = EXPERIMENT_PREFIX, store: str | N
     from mlflow.tracking import MlflowClient
 
     client = MlflowClient(tracking_uri=store or server_uri)
+    experiments = client.search_experiments(filter_string=f"name LIKE '{prefix}%'", max_results=1000)
     lines = []
-    for name, (url, experiment_id) in _experiments(server_uri, prefix, store).items():
-        lines.append(f"  {name}: {url}")
+    for experiment in sorted(experiments, key=lambda e: e.name):
+        experiment_id = experiment.experiment_id
+        lines.append(f"  {experiment.name}: {experiment_url(server_uri, experiment_id)}")
         parents = client.search_runs(
             [experiment_id], f"tags.`{TAG_ROLE}` = '{ROLE_PARENT}'", order_by=["attributes.start_time DESC"]
         )
@@ -51,17 +53,6 @@ def study_lines(server_uri: str, prefix: str = EXPERIMENT_PREFIX, store: str | N
             lines.append(f"    parent run: {page}{RUNS_TABLE_QUERY}")
             lines.append(f"    report:     {page}/artifacts/{REPORT_DIR}/{REPORT_HTML}{RUNS_TABLE_QUERY}")
     return lines
-
-
-def _experiments(server_uri: str, prefix: str, store: str | None) -> dict[str, tuple[str, str]]:
-    from mlflow.tracking import MlflowClient
-
-    client = MlflowClient(tracking_uri=store or server_uri)
-    experiments = client.search_experiments(filter_string=f"name LIKE '{prefix}%'", max_results=1000)
-    return {
-        e.name: (experiment_url(server_uri, e.experiment_id), e.experiment_id)
-        for e in sorted(experiments, key=lambda e: e.name)
-    }
 
 
 def start_ui(
