@@ -71,6 +71,13 @@ def stage_study(info: StudyInfo, search: list[ChildRun], confirm: list[ChildRun]
     return replace(info, kind="ablation", baseline=base, variants=[base, *keys], seeds=seeds, notes=[])
 
 
+def _picked(info: StudyInfo, k: int) -> str:
+    """Where the candidates come from: a Pareto search takes them from its front, in its first objective's order."""
+    if len(info.objectives) > 1:
+        return f"the Pareto front's first {k} by `{info.objectives[0]}`"
+    return f"the search's top {k} by `{info.metric}`"
+
+
 def search_objectives(info: StudyInfo, search: list[ChildRun]) -> dict[str, float]:
     """Run key -> the search trial's validation objective (`best/<metric>`): the rank that chose it."""
     key = metric_key(BEST, info.metric_name)
@@ -102,7 +109,7 @@ def confirm(
         sentence = f"Confirmation: no {split} result of the base preset {staged.baseline} yet: no verdict."
     else:
         said = verdicts.sentence(staged, table, groups, split)
-        sentence = f"Confirmed (the search's top {len(staged.variants) - 1} trained again over seeds): {said}"
+        sentence = f"Confirmed ({_picked(info, len(staged.variants) - 1)} trained again over seeds): {said}"
     objectives = search_objectives(info, search)
     section = _section(staged, summary, table, objectives, runs, split, len(search))
     section += between(staged, observed, split)
@@ -180,7 +187,7 @@ def _section(
         rows.append([Cell(c) for c in cells])
     grid = Table("confirmation", header, ["l", "l", "r", "r", "r", "r", "l"], rows)
     note = (
-        f"Each candidate is one of the search's top weight sets by its validation objective (one run each, "
+        f"Each candidate is one of {_picked(staged, len(staged.variants) - 1)} (one run each, "
         f"so partly the luckiest), trained again with the base preset `{staged.baseline}` over fresh seeds "
         f"{', '.join(map(str, staged.seeds))} (not the search's) and scored on the {split} split; the verdict "
         f"is the ablation's: paired on seed and image, Holm over the candidates. Design: "
