@@ -114,14 +114,15 @@ def confirmation(plan: TrialPlan, search: optuna.Study, storage: optuna.storages
     return Stage(replace(plan, spec=spec, since_trial=len(study.get_trials(deepcopy=False))), study)
 
 
-def describe(stage: Stage) -> str:
+def describe(stage: Stage, search: StudySpec) -> str:
     """The line the runner prints as the stage starts: what is trained, and how much at most."""
     spec = stage.plan.spec
+    picked = "the Pareto front's first" if search.objectives else "the search's top"
     keys = ", ".join(spec.variants[1:])
     n = len(spec.variants)
     first, last = n * spec.first_seeds, n * spec.max_seeds
     trials = f"{first} trials" if first == last else f"{first} to {last} trials"
     return (
-        f"confirmation: the search's top {len(spec.candidates)} ({keys}) against {spec.baseline} on the test "
+        f"confirmation: {picked} {len(spec.candidates)} ({keys}) against {spec.baseline} on the test "
         f"split, seeds {list(spec.seeds)} until decided: {trials}"
     )

@@ -174,7 +174,7 @@ def run_study(cfg: DictConfig, cli_overrides: list[str]) -> StudyResult:
             expected = _run_looks(stages[0], storage, uri, Path(root))
             stage = None if too_many_failures(study, spec, since) else confirmation(plan, study, storage)
             if stage is not None:  # a search's confirmation: its top weights over seeds (study.confirm)
-                say(describe(stage))
+                say(describe(stage, spec))
                 stages.append(stage)
                 expected += _run_looks(stage, storage, uri, Path(root))
         except Exception as exc:  # e.g. a launcher that cannot start: the parent must not stay RUNNING
