@@ -50,6 +50,11 @@ def test_runs_table_nests_children_under_the_study_run(page, logged_study: Logge
     close_assistant(page)
 
 
+def decoded_width(image) -> int:
+    """The image's natural width once the browser decoded it (0 or an error: it did not load)."""
+    return image.evaluate("img => img.decode().then(() => img.naturalWidth)")
+
+
 def metric_cards(page):
     """The run's metric chart cards; the per-epoch sample grid (log_image, SAMPLES_IMAGE_KEY) has a card of
     its own that the metric search does not filter."""
@@ -100,8 +105,7 @@ def test_sample_image_previews_through_the_server(page, logged_study: LoggedStud
     # The UI downloads the PNG through the server (--serve-artifacts) and shows it from a blob URL.
     image = page.locator('img[src^="blob:"]').first
     expect(image).to_be_visible()
-    width = image.evaluate("img => img.decode().then(() => img.naturalWidth)")
-    assert width > 100, f"the sample preview did not decode (naturalWidth {width})"
+    assert decoded_width(image) > 100, "the sample preview did not decode"
 
 
 def test_study_run_shows_the_report(page, logged_study: LoggedStudy) -> None:
@@ -159,8 +163,7 @@ def test_report_html_renders_with_its_figures(page, logged_study: LoggedStudy) -
     expect(frame.locator("table").first).to_be_visible()
     figure = frame.locator('img[src^="data:image/png;base64,"]').first
     expect(figure).to_be_visible()
-    width = figure.evaluate("img => img.decode().then(() => img.naturalWidth)")
-    assert width > 100, f"an inlined figure did not decode (naturalWidth {width})"
+    assert decoded_width(figure) > 100, "an inlined figure did not decode"
 
 
 def test_children_have_no_reference_metrics(page, logged_study: LoggedStudy) -> None:
@@ -248,8 +251,7 @@ def test_report_readme_leads_to_its_figures(page, logged_study: LoggedStudy) -> 
         page.get_by_role("link", name="metrics.png", exact=True).first.click()
     image = opened.value.locator('img[src^="blob:"]').first
     expect(image).to_be_visible()
-    width = image.evaluate("img => img.decode().then(() => img.naturalWidth)")
-    assert width > 100, f"the figure did not decode (naturalWidth {width})"
+    assert decoded_width(image) > 100, "the figure did not decode"
 
 
 def test_image_grid_shows_a_sample(page, logged_study: LoggedStudy) -> None:
@@ -265,7 +267,7 @@ def test_image_grid_shows_a_sample(page, logged_study: LoggedStudy) -> None:
     expect(card).to_be_visible()
     sample = card.locator("img").first
     expect(sample).to_be_visible(timeout=20_000)
-    assert sample.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+    assert decoded_width(sample) > 0
 
 
 def test_no_summary_metric_precedes_the_test_metrics(page, logged_study: LoggedStudy) -> None:
