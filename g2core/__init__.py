@@ -6,8 +6,9 @@ registry for size rules, a study writes its report):
   design.py              how a study decides: α, equivalence margin, looks over seeds (alpha spending).
   names.py               the one vocabulary: loss terms, metric keys, MLflow tags/params, artifact paths,
                          experiment names. Plain Python (no torch), imported by every layer.
-  schema.py, validate.py the config contract: the typed tree, and the one validator with one-line errors.
-  config.py              compose (Hydra), hash, flatten, redact; re-exports the validator to entry points.
+  schema.py, checks.py   the config contract: the typed tree, and the checks of one key (type, range, name).
+  config.py              compose (Hydra, typed by the schema), hash, flatten, redact.
+  validate.py            the one validator of a whole config, with one-line errors.
   models/ losses/ metrics/ data/  the pieces of one run (torch); they know nothing of MLflow or studies.
   sample_grid.py         the one sample-grid drawing (trainer samples, the report's qualitative figure).
   tracking/              MLflow client side: store, run identity, batched logging, outages.
