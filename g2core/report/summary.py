@@ -45,7 +45,10 @@ class Summary:
         return [g for g in self.groups if self.runs(g) > 0]
 
     def cell(self, group: str, column: str) -> str:
-        """A group's "mean ± std" of a column, as every table prints it ('' without runs)."""
+        """A group's "mean ± std" of a column, as every table prints it ('' without runs or without the
+        column, e.g. a variant the study's terminal line names that the report did not summarize)."""
+        if group not in self.mean.index or column not in self.mean.columns:
+            return ""
         return mean_std(
             self.mean.loc[group, column], self.std.loc[group, column], int(self.n.loc[group, column])
         )

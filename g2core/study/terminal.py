@@ -6,7 +6,6 @@ Everything is read from the report's own result (g2core.report.ReportResult): no
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 from g2core.config import project_root, redact
@@ -22,7 +21,6 @@ def comparison_lines(report, metric: str, baseline: str, lower_is_better: bool) 
     """Rows = variants, columns = the deciding metric and a few others: the baseline's mean ± std, each
     other variant's Δ [95% CI] ▲/▼ (the report's 'Against the baseline' cells)."""
     from g2core.report.delta_tables import delta_text
-    from g2core.report.fmt import mean_std
     from g2core.report.verdicts import row
 
     table = report.comparison
@@ -35,23 +33,11 @@ def comparison_lines(report, metric: str, baseline: str, lower_is_better: bool) 
     stats = report.summary  # the report's seed-level statistics (mean ± std, n)
     rows = [
         ["variant", *(f"{m} {arrow[m]}" for m in metrics)],
-        [f"{baseline} (baseline)", *(mean_std(*_stats(stats, baseline, m)) for m in metrics)],
+        [f"{baseline} (baseline)", *(stats.cell(baseline, m) if stats is not None else "" for m in metrics)],
         *([variant, *(delta_text(row(table, variant, m)) for m in metrics)] for variant in others),
     ]
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     return ["  " + "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows]
-
-
-def _stats(summary, variant: str, metric: str) -> tuple[float, float, int]:
-    """(mean, std, n) of a variant's metric in the report's summary; nan, nan, 0 where it has none."""
-
-    def stat(frame: str, missing: float = math.nan) -> float:
-        values = getattr(summary, frame, None) if summary is not None else None
-        if values is None or variant not in values.index or metric not in values.columns:
-            return missing
-        return float(values.loc[variant, metric])
-
-    return stat("mean"), stat("std"), int(stat("n", 0))
 
 
 def ui_command(uri: str, root: str | Path) -> str:
