@@ -74,10 +74,11 @@ def log_datasets(
     logged = client.get_run(run_id).inputs
     have = {(d.dataset.name, d.dataset.digest) for d in (logged.dataset_inputs if logged else [])}
     fresh = [e for e in entries if (e.dataset.name, e.dataset.digest) not in have]
+    if not fresh:
+        return
     for attempt in range(3):
         try:
-            if fresh:
-                client.log_inputs(run_id, datasets=fresh)
+            client.log_inputs(run_id, datasets=fresh)
             return
         except MlflowException as error:
             # A study's workers start runs of one experiment at once: two find the same dataset missing and
